@@ -1,0 +1,248 @@
+"""The ``ce`` command line: parse options, call the library, render. Nothing else.
+
+Heavy modules (numpy, pyarrow, rich) are imported inside the commands so ``ce --help`` is fast.
+Exit codes: 0 success, 1 a failed ``ce check``, 2 any error (usage or input).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ce_cli import __version__
+from ce_cli.choices import INPUT_FORMATS, OUTPUT_FORMATS, TASKS, WEIGHT_SCHEMES
+from ce_cli.errors import CEError
+
+EXIT_ERROR = 2
+
+
+class CEGroup(click.Group):
+    """Maps every ``CEError`` (and any unexpected exception) to one line on stderr and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CEError as exc:
+            if _debug(ctx):
+                raise
+            click.echo(f"ce: error: {exc}", err=True)
+            ctx.exit(EXIT_ERROR)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("ce: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            click.echo(
+                f"ce: internal error: {type(exc).__name__}: {exc} (rerun with --debug "
+                "for a traceback, and please report it)",
+                err=True,
+            )
+            ctx.exit(EXIT_ERROR)
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool((ctx.obj or {}).get("debug")) or os.environ.get("CE_DEBUG") == "1"
+
+
+@click.group(
+    cls=CEGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
+@click.version_option(__version__, "-V", "--version", prog_name="ce")
+@click.option("--debug", is_flag=True, help="Show a traceback on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """ce — class weights, losses and calibration from label and prediction files.
+
+    Reads CSV/TSV (optionally .gz/.bz2/.zst), Parquet, Arrow IPC/Feather and JSON Lines in
+    record batches, so memory is bounded by --batch-size, not the file.
+    """
+    ctx.obj = {"debug": debug}
+
+
+# ---------------------------------------------------------------------- shared options
+def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """FILE and the options every command shares to find labels, predictions and classes."""
+    options = [
+        click.argument("file", metavar="FILE"),
+        click.option(
+            "--labels",
+            "labels_path",
+            metavar="FILE",
+            help="Read the labels from this file instead (aligned by row order, or "
+            "joined with --on).",
+        ),
+        click.option("--on", metavar="KEY", help="Join --labels on this key column."),
+        click.option(
+            "--input-format",
+            type=click.Choice(INPUT_FORMATS),
+            help="Override the format guessed from the extension.",
+        ),
+        click.option(
+            "--batch-size",
+            type=int,
+            default=65536,
+            show_default=True,
+            help="Rows per record batch (bounds memory).",
+        ),
+        click.option(
+            "--label-col",
+            metavar="NAME",
+            help="Label column: a name, a comma list or a glob ('label_*').",
+        ),
+        click.option(
+            "--pred-cols",
+            metavar="COLS",
+            help="Prediction columns: a comma list or a glob ('logit_*').",
+        ),
+        click.option("--id-col", metavar="NAME", help="Row id column."),
+        click.option("--weight-col", metavar="NAME", help="Per-row sample weight column."),
+        click.option("--mask-col", metavar="NAME", help="Rows whose mask is false/0 are left out."),
+        click.option("--task", type=click.Choice(TASKS), help="Override the detected task."),
+        click.option(
+            "--classes",
+            metavar="A,B,C|FILE",
+            help="The class names in index order (or a file with one per line).",
+        ),
+        click.option("--num-classes", type=int, metavar="K", help="Integer classes 0 … K-1."),
+        click.option(
+            "--ignore-index",
+            type=int,
+            default=-100,
+            show_default=True,
+            help="Rows with this label are left out.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--format and -o, shared by every command."""
+    func = click.option(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="Write the report here (format from .json/.csv/.md/.txt), atomically.",
+    )(func)
+    return click.option(
+        "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output format [default: table]."
+    )(func)
+
+
+def _input_options_from(kwargs: dict[str, Any]) -> Any:
+    from ce_cli.io.dataset import InputOptions
+    from ce_cli.io.layout import LabelOptions
+
+    return InputOptions(
+        path=kwargs.pop("file"),
+        labels_path=kwargs.pop("labels_path"),
+        on=kwargs.pop("on"),
+        input_format=kwargs.pop("input_format"),
+        batch_size=kwargs.pop("batch_size"),
+        label_col=kwargs.pop("label_col"),
+        pred_cols=kwargs.pop("pred_cols"),
+        id_col=kwargs.pop("id_col"),
+        weight_col=kwargs.pop("weight_col"),
+        mask_col=kwargs.pop("mask_col"),
+        label=LabelOptions(
+            task=kwargs.pop("task"),
+            classes=_parse_classes(kwargs.pop("classes")),
+            num_classes=kwargs.pop("num_classes"),
+            ignore_index=kwargs.pop("ignore_index"),
+        ),
+    )
+
+
+def _parse_classes(value: str | None) -> tuple[str, ...] | None:
+    """``a,b,c``, or a file with one class name per line."""
+    if value is None:
+        return None
+    path = Path(value)
+    if "," not in value and path.is_file():
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        names = [n for n in names if n]
+    else:
+        names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise CEError(f"--classes {value!r} names no class")
+    return tuple(names)
+
+
+def emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -> None:
+    """Render the report to stdout or, atomically, to ``-o FILE``; warnings also to stderr
+    whenever stdout is not a human-readable table."""
+    from ce_cli.render import format_for_path, render, use_color, write_atomic
+
+    if output:
+        text = render(report, format_for_path(output, fmt))
+        write_atomic(output, text, inputs)
+        click.echo(f"ce: wrote {output}", err=True)
+        _warn(report.warnings)
+        return
+    fmt = fmt or "table"
+    color = fmt == "table" and use_color()
+    width = shutil.get_terminal_size().columns if color else None
+    sys.stdout.write(render(report, fmt, color=color, width=width))
+    if fmt != "table":
+        _warn(report.warnings)
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"ce: warning: {warning}", err=True)
+
+
+def command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Shared wrapper: build InputOptions from the parsed options and pass them as ``options``."""
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        return func(_input_options_from(kwargs), **kwargs)
+
+    return wrapper
+
+
+# ---------------------------------------------------------------------- commands
+@cli.command("weights")
+@input_options
+@click.option(
+    "--scheme",
+    type=click.Choice(WEIGHT_SCHEMES),
+    default="balanced",
+    show_default=True,
+    help="How weights follow from class frequencies.",
+)
+@click.option(
+    "--beta",
+    type=float,
+    default=0.999,
+    show_default=True,
+    help="β of the 'effective' scheme, in [0, 1).",
+)
+@output_options
+@command
+def weights_command(
+    options: Any, scheme: str, beta: float, fmt: str | None, output: str | None
+) -> None:
+    """Class frequencies and the class weights to train with."""
+    from ce_cli.weights_report import compute_weights
+
+    if not 0 <= beta < 1:
+        raise CEError(f"--beta must be in [0, 1), not {beta}")
+    report = compute_weights(options, scheme=scheme, beta=beta)
+    emit(report, fmt, output, [p for p in (options.path, options.labels_path) if p])
+
+
+def main() -> None:
+    cli(prog_name="ce")

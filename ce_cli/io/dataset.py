@@ -1,0 +1,281 @@
+"""One pass over the input: open the file(s), resolve columns, decide the layout, yield Batches.
+
+With ``--labels FILE`` the labels come from a second file, aligned by row order (both streamed
+in lockstep) or joined on a key with ``--on KEY`` (the labels file's keys and labels are held in
+memory; the predictions still stream).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ce_cli.errors import CEError
+from ce_cli.io.batch import Batch
+from ce_cli.io.columns import ID_NAMES, PredColumns, find_labels, find_optional, find_preds
+from ce_cli.io.convert import combine, numeric
+from ce_cli.io.formats import Source, open_source
+from ce_cli.io.layout import LabelOptions, Layout, decide_layout
+
+DEFAULT_BATCH_SIZE = 65536
+_TEXT_FORMATS = ("csv", "tsv", "jsonl")
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """Where the data is and which columns mean what (the shared input options of every command)."""
+
+    path: str
+    labels_path: str | None = None
+    on: str | None = None
+    input_format: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    label_col: str | None = None
+    pred_cols: str | None = None
+    id_col: str | None = None
+    weight_col: str | None = None
+    mask_col: str | None = None
+    label: LabelOptions = field(default_factory=LabelOptions)
+
+
+class Dataset:
+    """The input as a stream of ``Batch``es; iterate once.
+
+    ``read_preds``: read and decode the prediction columns (``ce weights`` does not need them,
+    but still uses their names for the class set).
+    """
+
+    def __init__(self, options: InputOptions, *, read_preds: bool) -> None:
+        if options.batch_size < 1:
+            raise CEError(f"--batch-size must be at least 1, not {options.batch_size}")
+        if options.on and not options.labels_path:
+            raise CEError("--on KEY joins a --labels FILE; pass --labels too")
+        self.options = options
+        self.read_preds = read_preds
+        self.main = open_source(options.path, options.input_format)
+        self.labels = open_source(options.labels_path) if options.labels_path else None
+        self.paths = [p for p in (options.path, options.labels_path) if p and p != "-"]
+        self._resolve_columns()
+        self._pairs = self._aligned_pairs()
+        first = next(self._pairs, None)
+        if first is None:
+            raise CEError(f"{self.main.path}: no data rows (the file has only a header or schema)")
+        self._first = first
+        self.layout: Layout = decide_layout(
+            label_file=self.label_source.path,
+            label_schema=self.label_source.schema,
+            label_cols=self.label_cols,
+            first_labels=first[1],
+            preds=self.preds,
+            pred_file=self.main.path,
+            pred_schema=self.main.schema,
+            first_main=first[0],
+            options=options.label,
+        )
+        self.layout.weight_col, self.layout.mask_col = self.weight_col, self.mask_col
+        self.layout.id_col = self.id_col
+
+    @property
+    def label_source(self) -> Source:
+        return self.labels or self.main
+
+    def __iter__(self) -> Iterator[Batch]:
+        row = 0
+        for main_rb, label_rb in itertools.chain([self._first], self._pairs):
+            yield self.layout.to_batch(main_rb, label_rb, row, read_preds=self.read_preds)
+            row += main_rb.num_rows
+
+    # ------------------------------------------------------------------ columns
+    def _resolve_columns(self) -> None:
+        opts, main_names = self.options, self.main.schema.names
+        label_names = self.label_source.schema.names
+        self.label_cols = find_labels(label_names, opts.label_col, self.label_source.path)
+        candidates = [c for c in main_names if self.labels is not None or c not in self.label_cols]
+        self.preds: PredColumns | None = find_preds(candidates, opts.pred_cols, self.main.path)
+        if self.preds is None and self.read_preds:
+            raise CEError(
+                f"{self.main.path}: no prediction columns found (looked for logit_*, prob_*, "
+                f"p_*, score_*, pred_* or logit/prob/score); the file has columns: "
+                f"{', '.join(main_names)}; pass --pred-cols"
+            )
+        self.id_col = find_optional(main_names, opts.id_col, ID_NAMES, "id", self.main.path)
+        self.weight_col = self._either(opts.weight_col, "weight")
+        self.mask_col = self._either(opts.mask_col, "mask")
+        if opts.on:
+            for src in (self.main, self.label_source):
+                if opts.on not in src.schema.names:
+                    raise CEError(
+                        f"{src.path}: join key column {opts.on!r} not found; the file "
+                        f"has columns: {', '.join(src.schema.names)}"
+                    )
+
+    def _either(self, spec: str | None, what: str) -> str | None:
+        """A --weight-col / --mask-col from the main file, else from the labels file."""
+        if not spec:
+            return None
+        if self.labels is not None and spec not in self.main.schema.names:
+            return find_optional(self.labels.schema.names, spec, (), what, self.labels.path)
+        return find_optional(self.main.schema.names, spec, (), what, self.main.path)
+
+    def _main_columns(self) -> list[str]:
+        wanted: list[str] = []
+        if self.labels is None:
+            wanted += self.label_cols
+        if self.read_preds and self.preds is not None:
+            wanted += self.preds.names
+        for extra in (self.id_col, self.weight_col, self.mask_col, self.options.on):
+            if extra and extra in self.main.schema.names:
+                wanted.append(extra)
+        return list(dict.fromkeys(wanted))
+
+    def _label_columns(self) -> list[str]:
+        assert self.labels is not None
+        wanted = list(self.label_cols)
+        if self.id_col and self.id_col in self.labels.schema.names and not self.options.on:
+            wanted.append(self.id_col)  # to check that row-order alignment really lines up
+        for extra in (self.weight_col, self.mask_col, self.options.on):
+            if extra and extra in self.labels.schema.names and extra not in self.main.schema.names:
+                wanted.append(extra)
+        if self.options.on:
+            wanted.append(self.options.on)
+        return list(dict.fromkeys(wanted))
+
+    def _stream(self, src: Source, columns: list[str]) -> Iterator[pa.RecordBatch]:
+        types: dict[str, pa.DataType] = {}
+        if src.format in _TEXT_FORMATS:
+            numeric_cols = list(self.preds.names) if self.preds and src is self.main else []
+            numeric_cols += [c for c in (self.weight_col,) if c]
+            types = {
+                c: pa.float64()
+                for c in numeric_cols
+                if c in columns and not pa.types.is_list(src.schema.field(c).type)
+            }
+        return src.batches(columns, self.options.batch_size, types or None)
+
+    # ------------------------------------------------------------------ alignment
+    def _aligned_pairs(self) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        main = self._stream(self.main, self._main_columns())
+        if self.labels is None:
+            return ((rb, rb) for rb in main)
+        if self.options.on:
+            return self._joined(main)
+        return self._by_row_order(main, self._stream(self.labels, self._label_columns()))
+
+    def _by_row_order(
+        self, main: Iterator[pa.RecordBatch], labels: Iterator[pa.RecordBatch]
+    ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        """Both streams yield exact ``batch_size`` batches, so pairs line up until one ends."""
+        assert self.labels is not None
+        rows = 0
+        for pair in itertools.zip_longest(main, labels):
+            a, b = pair
+            if a is None or b is None or a.num_rows != b.num_rows:
+                n_main = (
+                    rows
+                    + sum(r.num_rows for r in ([a] if a else []))
+                    + sum(r.num_rows for r in main)
+                )
+                n_labels = (
+                    rows
+                    + sum(r.num_rows for r in ([b] if b else []))
+                    + sum(r.num_rows for r in labels)
+                )
+                raise CEError(
+                    f"{self.main.path} has {n_main} rows but {self.labels.path} has {n_labels}; "
+                    "row-order alignment needs the same rows in the same order (or join on a key "
+                    "with --on KEY)"
+                )
+            if (
+                self.id_col
+                and self.id_col in b.schema.names
+                and not a.column(self.id_col).equals(b.column(self.id_col))
+            ):
+                ida, idb = combine(a.column(self.id_col)), combine(b.column(self.id_col))
+                r = next(i for i in range(len(ida)) if ida[i] != idb[i])
+                raise CEError(
+                    f"{self.main.path} and {self.labels.path} are not in the same row order: row "
+                    f"{rows + r + 1} has {self.id_col} {ida[r].as_py()!r} in one and "
+                    f"{idb[r].as_py()!r} in the other; pass --on {self.id_col} to join on it"
+                )
+            rows += a.num_rows
+            yield a, b
+
+    def _joined(
+        self, main: Iterator[pa.RecordBatch]
+    ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        """Each main batch with the labels rows whose key matches, in the main file's order."""
+        assert self.labels is not None and self.options.on
+        key, lpath, mpath = self.options.on, self.labels.path, self.main.path
+        batches = list(self._stream(self.labels, self._label_columns()))
+        if not batches:
+            raise CEError(f"{lpath}: no data rows (the file has only a header or schema)")
+        table = pa.Table.from_batches(batches)
+        label_keys = _key_array(combine(table.column(key)), lpath, key)
+        codes, values = _dictionary(label_keys)
+        if len(values) != len(label_keys):
+            counts = np.bincount(codes)
+            dup = values[int(np.argmax(counts))]
+            raise CEError(
+                f"{lpath}: join key {key} has {int((counts > 1).sum())} duplicated "
+                f"values (e.g. {dup!r} appears {counts.max()} times); keys must be unique"
+            )
+        hits = np.zeros(len(label_keys), dtype=np.int64)
+        for rb in main:
+            keys = _key_array(combine(rb.column(key)), mpath, key, like=label_keys.type)
+            where = pc.index_in(keys, value_set=label_keys)
+            if where.null_count:
+                missing = where.null_count + sum(
+                    pc.index_in(
+                        _key_array(combine(r.column(key)), mpath, key, like=label_keys.type),
+                        value_set=label_keys,
+                    ).null_count
+                    for r in main
+                )
+                first = keys[int(np.flatnonzero(numeric(pc.is_null(where)))[0])].as_py()
+                raise CEError(
+                    f"{mpath}: {missing} rows have a {key} that is not in {lpath} "
+                    f"(e.g. {first!r}); every row needs a label"
+                )
+            positions = numeric(where).astype(np.int64)
+            np.add.at(hits, positions, 1)
+            yield rb, table.take(where).combine_chunks().to_batches()[0]
+        if (hits > 1).any():
+            dup = label_keys[int(np.flatnonzero(hits > 1)[0])].as_py()
+            raise CEError(
+                f"{mpath}: {int((hits > 1).sum())} {key} values appear more than once "
+                f"(e.g. {dup!r}); keys must be unique to join on them"
+            )
+        if (hits == 0).any():
+            unused = label_keys[int(np.flatnonzero(hits == 0)[0])].as_py()
+            raise CEError(
+                f"{lpath}: {int((hits == 0).sum())} rows have a {key} that is not in "
+                f"{mpath} (e.g. {unused!r}); the two files must hold the same keys"
+            )
+
+
+def _key_array(arr: pa.Array, file: str, key: str, like: pa.DataType | None = None) -> pa.Array:
+    if arr.null_count:
+        first = int(np.flatnonzero(numeric(pc.is_null(arr)))[0])
+        raise CEError(
+            f"{file}: join key {key} has {arr.null_count} empty values (first at row "
+            f"{first + 1}); every row needs a key"
+        )
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if like is not None and arr.type != like:
+        arr = (
+            pc.cast(pc.cast(arr, pa.string()), like)
+            if pa.types.is_string(like)
+            else pc.cast(arr, like, safe=True)
+        )
+    return arr
+
+
+def _dictionary(arr: pa.Array) -> tuple[np.ndarray, list[object]]:
+    encoded = pc.dictionary_encode(arr)
+    return numeric(encoded.indices).astype(np.int64), encoded.dictionary.to_pylist()

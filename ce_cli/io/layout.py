@@ -1,0 +1,569 @@
+"""Decide once — from the schema, the options and the first batch — what the labels mean.
+
+The ``Layout`` fixes the label encoding, the class set, the task and the target kind before the
+stream is read, and then turns every record batch into a ``Batch``. A later batch that
+contradicts the decision is an error, never a silent change of meaning.
+
+Class set, first that applies:
+  1. ``--classes a,b,c`` (``--num-classes K`` must agree);
+  2. ``--num-classes K``: classes named ``0`` … ``K-1``;
+  3. the suffixes of the prediction columns (``prob_cat`` → ``cat``), or the length of a list
+     prediction column;
+  4. the suffixes of multi-hot / soft label columns (``label_cat`` → ``cat``);
+  5. the labels seen: integers are class indices, so the classes are ``0`` … ``max``;
+     strings and booleans are sorted (``False`` < ``True``; strings by code point), so the
+     order never depends on row order, chunking or shards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ce_cli.choices import TASKS
+from ce_cli.errors import CEError
+from ce_cli.io.batch import Batch
+from ce_cli.io.columns import PredColumns, strip_prefix
+from ce_cli.io.convert import combine, dictionary_codes, is_numeric, list_offsets, numeric
+
+SOFT_SUM_TOLERANCE = 1e-6  # per class: |Σ_c t_c − 1| ≤ 1e-6·C counts as "sums to 1"
+
+
+@dataclass(frozen=True)
+class LabelOptions:
+    """What the user said about labels and classes."""
+
+    task: str | None = None
+    classes: tuple[str, ...] | None = None
+    num_classes: int | None = None
+    ignore_index: int | None = -100
+
+
+@dataclass
+class Layout:
+    """The decisions: columns, encoding, class set, task. Built by ``decide_layout``."""
+
+    label_file: str
+    label_cols: list[str]
+    encoding: str  # int | string | bool | multi-hot | one-hot | soft | list-names | list-hot
+    target_kind: str  # index | multi-hot | soft
+    classes: tuple[str, ...] | None  # None: open set, discovered from the labels
+    task: str | None  # None only while the class set is open
+    ignore_index: int | None
+    preds: PredColumns | None = None
+    pred_file: str = ""
+    pred_list_len: int | None = None  # preds in one list column of this length
+    weight_col: str | None = None
+    mask_col: str | None = None
+    id_col: str | None = None
+    notes: list[str] = field(default_factory=list)  # how each decision was made, for the report
+    # Integer labels whose class names are integers (logit_1 … logit_5): label value → index.
+    _int_names: dict[int, int] | None = None
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.classes is None else len(self.classes)
+
+    # ------------------------------------------------------------------ per batch
+    def to_batch(
+        self, main: pa.RecordBatch, labels: pa.RecordBatch, row_start: int, *, read_preds: bool
+    ) -> Batch:
+        """Decode one aligned pair of record batches (``labels`` is ``main`` without --labels)."""
+        n = main.num_rows
+        target, codes, values, ignored = self._decode_labels(labels, row_start)
+        valid = ~ignored
+        n_ignored = int(ignored.sum())
+        n_masked = 0
+        if self.mask_col is not None:
+            mask = (
+                _numeric_column(
+                    _column(main, labels, self.mask_col), self.mask_col, self.label_file, row_start
+                )
+                != 0
+            )
+            n_masked = int((valid & ~mask).sum())
+            valid &= mask
+        weight = None
+        if self.weight_col is not None:
+            weight = _numeric_column(
+                _column(main, labels, self.weight_col), self.weight_col, self.label_file, row_start
+            ).astype(np.float64)
+            bad = np.flatnonzero(~np.isfinite(weight) | (weight < 0))
+            if bad.size:
+                raise CEError(
+                    f"{self.label_file}: column {self.weight_col} has {bad.size} negative or "
+                    f"non-finite sample weights (first at row {row_start + bad[0] + 1}: "
+                    f"{weight[bad[0]]}); sample weights must be finite and >= 0"
+                )
+        preds = self._decode_preds(main, row_start) if read_preds and self.preds else None
+        ids = _column(main, labels, self.id_col) if self.id_col else None
+        return Batch(
+            n, row_start, target, valid, n_ignored, n_masked, preds, weight, ids, codes, values
+        )
+
+    def _decode_labels(
+        self, rb: pa.RecordBatch, row_start: int
+    ) -> tuple[np.ndarray | None, np.ndarray | None, list[object] | None, np.ndarray]:
+        """(target, open-set codes, open-set values, ignored mask)."""
+        n = rb.num_rows
+        no_ignore = np.zeros(n, dtype=bool)
+        if self.encoding in ("multi-hot", "one-hot", "soft"):
+            matrix = np.empty((n, len(self.label_cols)), dtype=np.float64)
+            for j, name in enumerate(self.label_cols):
+                matrix[:, j] = _numeric_column(rb.column(name), name, self.label_file, row_start)
+            if self.encoding == "soft":
+                return matrix, None, None, no_ignore
+            _check_binary_values(matrix, self.label_cols, self.label_file, row_start)
+            if self.encoding == "multi-hot":
+                return matrix, None, None, no_ignore
+            return _one_hot_to_index(matrix, self.label_file, row_start), None, None, no_ignore
+        col = self.label_cols[0]
+        arr = combine(rb.column(col))
+        _check_no_nulls(arr, col, self.label_file, row_start, what="label")
+        if self.encoding in ("list-names", "list-hot"):
+            return self._decode_list(arr, row_start), None, None, no_ignore
+        if self.encoding == "string" and self.classes is None:
+            codes, values = dictionary_codes(arr)
+            return None, codes, values, no_ignore
+        if self.encoding == "string":
+            codes, values = dictionary_codes(arr)
+            return self._names_to_index(codes, values, row_start), None, None, no_ignore
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        labels = _integer_labels(arr, col, self.label_file, row_start)
+        ignored = (labels == self.ignore_index) if self.ignore_index is not None else no_ignore
+        return self._ints_to_index(labels, ignored, row_start), None, None, ignored
+
+    def _ints_to_index(self, labels: np.ndarray, ignored: np.ndarray, row_start: int) -> np.ndarray:
+        if self._int_names is not None:
+            index = np.full(labels.shape, -1, dtype=np.int64)
+            for value, i in self._int_names.items():
+                index[labels == value] = i
+        else:
+            index = labels.astype(np.int64, copy=True)
+        limit = self.n_classes
+        bad = ~ignored & ((index < 0) | (index >= limit if limit is not None else False))
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            shown = (
+                ", ".join(self.classes)
+                if self.classes and len(self.classes) <= 12
+                else (f"0 … {limit - 1}" if limit else "")
+            )
+            raise CEError(
+                f"{self.label_file}: column {self.label_cols[0]} has {int(bad.sum())} labels "
+                f"outside the class set (first at row {row_start + r + 1}: {labels[r]}); "
+                f"classes are [{shown}]; pass --num-classes or --classes with every class"
+                + (
+                    f", or --ignore-index {labels[r]} to leave such rows out"
+                    if labels[r] < 0
+                    else ""
+                )
+            )
+        index[ignored] = 0
+        return index
+
+    def _names_to_index(
+        self, codes: np.ndarray, values: list[object], row_start: int
+    ) -> np.ndarray:
+        assert self.classes is not None
+        position = {name: i for i, name in enumerate(self.classes)}
+        lookup = np.array([position.get(str(v), -1) for v in values], dtype=np.int64)
+        index = lookup[codes] if lookup.size else codes
+        if (index < 0).any():
+            r = int(np.flatnonzero(index < 0)[0])
+            unknown = sorted({str(v) for v in values} - set(self.classes))
+            raise CEError(
+                f"{self.label_file}: column {self.label_cols[0]} has label {unknown[0]!r} "
+                f"(first at row {row_start + r + 1}) that is not a class "
+                f"({', '.join(self.classes)}); pass --classes with every class name"
+            )
+        return index
+
+    def _decode_list(self, arr: pa.Array, row_start: int) -> np.ndarray:
+        """Multi-label targets from a list column: class names / indices, or a 0/1 vector."""
+        assert self.classes is not None
+        n, c = len(arr), len(self.classes)
+        offsets = list_offsets(arr)
+        flat = arr.flatten()
+        if self.encoding == "list-hot":
+            if not np.all(np.diff(offsets) == c):
+                r = int(np.flatnonzero(np.diff(offsets) != c)[0])
+                raise CEError(
+                    f"{self.label_file}: column {self.label_cols[0]} row {row_start + r + 1} has "
+                    f"{offsets[r + 1] - offsets[r]} entries; every row needs {c} (one per class)"
+                )
+            matrix = _numeric_column(flat, self.label_cols[0], self.label_file, row_start)
+            matrix = matrix.astype(np.float64).reshape(n, c)
+            _check_binary_values(matrix, self.label_cols, self.label_file, row_start)
+            return matrix
+        rows = np.repeat(np.arange(n), np.diff(offsets))
+        if (
+            pa.types.is_string(flat.type)
+            or pa.types.is_large_string(flat.type)
+            or pa.types.is_dictionary(flat.type)
+        ):
+            codes, values = dictionary_codes(flat)
+            cols = self._names_to_index(codes, values, row_start) if len(flat) else codes
+        else:
+            ints = _integer_labels(flat, self.label_cols[0], self.label_file, row_start)
+            cols = self._ints_to_index(ints, np.zeros(len(ints), dtype=bool), row_start)
+        matrix = np.zeros((n, c), dtype=np.float64)
+        matrix[rows, cols] = 1.0
+        return matrix
+
+    def _decode_preds(self, rb: pa.RecordBatch, row_start: int) -> np.ndarray:
+        assert self.preds is not None
+        if self.pred_list_len is not None:
+            name = self.preds.names[0]
+            arr = combine(rb.column(name))
+            _check_no_nulls(arr, name, self.pred_file, row_start, what="prediction")
+            offsets = list_offsets(arr)
+            lengths = np.diff(offsets)
+            if not np.all(lengths == self.pred_list_len):
+                r = int(np.flatnonzero(lengths != self.pred_list_len)[0])
+                raise CEError(
+                    f"{self.pred_file}: column {name} row {row_start + r + 1} has {lengths[r]} "
+                    f"values; the first row had {self.pred_list_len} (one per class)"
+                )
+            flat = _numeric_column(arr.flatten(), name, self.pred_file, row_start)
+            return flat.reshape(len(arr), self.pred_list_len)
+        # Stack columns along axis 0 and transpose: an F-ordered (n, K) view, ~10× cheaper
+        # than building a C-ordered matrix (DESIGN.md, measured facts).
+        cols = [
+            _numeric_column(rb.column(name), name, self.pred_file, row_start)
+            for name in self.preds.names
+        ]
+        return np.stack(cols, axis=0).T
+
+
+# ---------------------------------------------------------------------- decisions
+def decide_layout(
+    *,
+    label_file: str,
+    label_schema: pa.Schema,
+    label_cols: list[str],
+    first_labels: pa.RecordBatch,
+    preds: PredColumns | None,
+    pred_file: str,
+    pred_schema: pa.Schema,
+    first_main: pa.RecordBatch,
+    options: LabelOptions,
+) -> Layout:
+    """Fix encoding, class set and task from the schema, the options and the first batch."""
+    notes: list[str] = []
+    classes = _classes_from_options(options, label_file)
+    if classes is not None:
+        notes.append("classes from --classes/--num-classes")
+
+    pred_list_len = None
+    if (
+        preds is not None
+        and len(preds.names) == 1
+        and _is_list(pred_type := pred_schema.field(preds.names[0]).type)
+    ):
+        if pa.types.is_fixed_size_list(pred_type):
+            pred_list_len = pred_type.list_size
+        elif preds.names[0] in first_main.schema.names:
+            lengths = np.diff(list_offsets(combine(first_main.column(preds.names[0]))))
+            pred_list_len = int(lengths[0]) if lengths.size else None
+    if classes is None and preds is not None:
+        if preds.class_names is not None and len(preds.names) >= 2:
+            classes = preds.class_names
+            notes.append(f"classes from the prediction columns {preds.prefix}*")
+        elif pred_list_len is not None:
+            classes = tuple(str(i) for i in range(pred_list_len))
+            notes.append(f"{pred_list_len} classes from the length of list column {preds.names[0]}")
+        elif len(preds.names) == 1:
+            notes.append(f"one prediction column ({preds.names[0]}): binary")
+
+    encoding = _label_encoding(label_schema, label_cols, first_labels, classes, label_file)
+    if len(label_cols) >= 2:
+        stripped = strip_prefix(label_cols)
+        label_names = stripped[1] if stripped else tuple(label_cols)
+        if classes is None:
+            classes = label_names
+            notes.append("classes from the label column names")
+        elif len(classes) != len(label_names):
+            raise CEError(
+                f"{label_file}: {len(label_cols)} label columns ({', '.join(label_cols)}) but "
+                f"{len(classes)} classes ({', '.join(classes)}); they must match one to one"
+            )
+        elif set(label_names) == set(classes) and label_names != classes:
+            # Reorder the label columns to the class order (the prediction columns' order).
+            by_name = dict(zip(label_names, label_cols, strict=True))
+            label_cols = [by_name[c] for c in classes]
+            notes.append("label columns reordered to the prediction columns' class order")
+
+    if encoding == "list-names" and classes is None:
+        raise CEError(
+            f"{label_file}: column {label_cols[0]} holds lists of labels but the class set is "
+            "unknown; pass --classes a,b,c (or --num-classes K for integer labels)"
+        )
+
+    int_names = None
+    if (
+        encoding == "int"
+        and classes is not None
+        and preds is not None
+        and preds.class_names is not None
+        and all(_is_int(c) for c in classes)
+    ):
+        int_names = {int(c): i for i, c in enumerate(classes)}
+        notes.append("integer labels matched to the integer suffixes of the prediction columns")
+
+    if encoding == "bool" and classes is None:
+        classes = ("False", "True")
+    if (
+        encoding == "int"
+        and classes is None
+        and preds is not None
+        and len(preds.names) == 1
+        and pred_list_len is None
+    ):
+        classes = ("0", "1")
+
+    target_kind = {
+        "multi-hot": "multi-hot",
+        "list-names": "multi-hot",
+        "list-hot": "multi-hot",
+        "soft": "soft",
+    }.get(encoding, "index")
+    task = _decide_task(target_kind, classes, options.task, label_file, label_cols)
+    if task in ("binary", "multiclass") and target_kind == "multi-hot":
+        if encoding != "multi-hot":
+            raise CEError(
+                f"{label_file}: --task {task} needs one label per row, "
+                f"but column {label_cols[0]} holds lists"
+            )
+        encoding, target_kind = "one-hot", "index"
+        notes.append(f"one-hot label columns read as class indices (--task {task})")
+    if options.task:
+        notes.append(f"task from --task {options.task}")
+    return Layout(
+        label_file,
+        label_cols,
+        encoding,
+        target_kind,
+        classes,
+        task,
+        options.ignore_index,
+        preds,
+        pred_file,
+        pred_list_len,
+        notes=notes,
+        _int_names=int_names,
+    )
+
+
+def finalize_task(n_classes: int, target_kind: str, requested: str | None) -> str:
+    """The task of an open class set, once the labels have been counted."""
+    if requested:
+        return requested
+    if target_kind == "multi-hot":
+        return "multilabel"
+    return "binary" if n_classes <= 2 else "multiclass"
+
+
+def _decide_task(
+    target_kind: str,
+    classes: tuple[str, ...] | None,
+    requested: str | None,
+    file: str,
+    label_cols: list[str],
+) -> str | None:
+    if requested is not None and requested not in TASKS:
+        raise CEError(f"--task must be one of {', '.join(TASKS)}, not {requested!r}")
+    if requested == "multilabel":
+        if target_kind != "multi-hot":
+            raise CEError(
+                f"{file}: --task multilabel needs multi-hot label columns (label_*) or a list "
+                f"column, but {', '.join(label_cols)} holds one label per row"
+            )
+        return requested
+    if requested == "binary" and classes is not None and len(classes) > 2:
+        raise CEError(
+            f"{file}: --task binary but there are {len(classes)} classes "
+            f"({', '.join(classes[:6])}{' …' if len(classes) > 6 else ''})"
+        )
+    if requested is not None:
+        return requested
+    if target_kind == "multi-hot":
+        return "multilabel"
+    if classes is None:
+        return None
+    return "binary" if len(classes) <= 2 else "multiclass"
+
+
+def _classes_from_options(options: LabelOptions, file: str) -> tuple[str, ...] | None:
+    if options.classes is not None:
+        classes = tuple(options.classes)
+        if len(set(classes)) != len(classes):
+            dup = next(c for c in classes if classes.count(c) > 1)
+            raise CEError(f"--classes names {dup!r} twice")
+        if options.num_classes is not None and options.num_classes != len(classes):
+            raise CEError(
+                f"--num-classes {options.num_classes} disagrees with --classes, "
+                f"which names {len(classes)} classes"
+            )
+        return classes
+    if options.num_classes is not None:
+        if options.num_classes < 1:
+            raise CEError(f"--num-classes must be at least 1, not {options.num_classes}")
+        return tuple(str(i) for i in range(options.num_classes))
+    return None
+
+
+def _label_encoding(
+    schema: pa.Schema,
+    cols: list[str],
+    first: pa.RecordBatch,
+    classes: tuple[str, ...] | None,
+    file: str,
+) -> str:
+    """int | string | bool | multi-hot | soft | list-names | list-hot, from types and values."""
+    if len(cols) >= 2:
+        for name in cols:
+            if not is_numeric(schema.field(name).type):
+                raise CEError(
+                    f"{file}: label column {name} has type {schema.field(name).type}; "
+                    "multi-label columns must hold 0/1 (or class probabilities)"
+                )
+        if first.num_rows == 0:
+            return "multi-hot"
+        matrix = np.stack([numeric(first.column(c)).astype(np.float64) for c in cols], axis=1)
+        finite = matrix[np.isfinite(matrix)]
+        if np.all((finite == 0) | (finite == 1)):
+            return "multi-hot"
+        sums = matrix.sum(axis=1)
+        if np.all(np.abs(sums - 1) <= SOFT_SUM_TOLERANCE * len(cols)) and np.all(finite >= 0):
+            return "soft"
+        r = int(np.flatnonzero(np.abs(sums - 1) > SOFT_SUM_TOLERANCE * len(cols))[0])
+        raise CEError(
+            f"{file}: label columns {cols[0]} … {cols[-1]} are neither 0/1 (multi-label) nor "
+            f"class probabilities summing to 1 (row {r + 1} sums to {sums[r]:.6g})"
+        )
+    dtype = schema.field(cols[0]).type
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    if pa.types.is_boolean(dtype):
+        return "bool"
+    if pa.types.is_integer(dtype) or pa.types.is_floating(dtype):
+        return "int"
+    if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
+        return "string"
+    if _is_list(dtype):
+        value_type = dtype.value_type
+        if pa.types.is_string(value_type) or pa.types.is_large_string(value_type):
+            return "list-names"
+        lengths = np.diff(list_offsets(combine(first.column(cols[0]))))
+        values = (
+            numeric(combine(first.column(cols[0])).flatten())
+            if is_numeric(value_type)
+            else np.array([])
+        )
+        fixed = lengths.size > 0 and np.all(lengths == lengths[0]) and lengths[0] >= 2
+        if (
+            fixed
+            and np.all((values == 0) | (values == 1))
+            and (classes is None or lengths[0] == len(classes))
+        ):
+            return "list-hot"
+        return "list-names"
+    raise CEError(
+        f"{file}: label column {cols[0]} has type {dtype}, which is not a label "
+        "(expected integers, strings, booleans or a list)"
+    )
+
+
+# ---------------------------------------------------------------------- helpers
+def _is_list(dtype: pa.DataType) -> bool:
+    return (
+        pa.types.is_list(dtype)
+        or pa.types.is_large_list(dtype)
+        or pa.types.is_fixed_size_list(dtype)
+    )
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _column(main: pa.RecordBatch, labels: pa.RecordBatch, name: str) -> pa.Array:
+    """A column from the main file, else from the labels file."""
+    if name in main.schema.names:
+        return main.column(name)
+    return labels.column(name)
+
+
+def _check_no_nulls(arr: pa.Array, col: str, file: str, row_start: int, *, what: str) -> None:
+    if arr.null_count:
+        first = int(np.flatnonzero(numeric(pc.is_null(arr)))[0])
+        raise CEError(
+            f"{file}: column {col} has {arr.null_count} empty (null) {what} values (first at row "
+            f"{row_start + first + 1}); fill or drop those rows"
+        )
+
+
+def _numeric_column(
+    arr: pa.Array | pa.ChunkedArray, col: str, file: str, row_start: int
+) -> np.ndarray:
+    """A numeric column as numpy; nulls and NaN are errors naming the row."""
+    arr = combine(arr)
+    if not is_numeric(arr.type):
+        raise CEError(f"{file}: column {col} has type {arr.type}, expected numbers")
+    _check_no_nulls(arr, col, file, row_start, what="numeric")
+    values = numeric(arr)
+    if values.dtype.kind == "f":
+        nan = np.isnan(values)
+        if nan.any():
+            first = int(np.flatnonzero(nan)[0])
+            raise CEError(
+                f"{file}: column {col} has {int(nan.sum())} NaN values (first at row "
+                f"{row_start + first + 1}); fill or drop those rows"
+            )
+    return values
+
+
+def _integer_labels(arr: pa.Array, col: str, file: str, row_start: int) -> np.ndarray:
+    """Class-index labels as int64; floats must be whole numbers (CSV "1.0" is class 1)."""
+    values = _numeric_column(arr, col, file, row_start)
+    if values.dtype.kind == "f":
+        whole = values == np.round(values)
+        if not whole.all():
+            r = int(np.flatnonzero(~whole)[0])
+            raise CEError(
+                f"{file}: column {col} has non-integer label {values[r]} at row "
+                f"{row_start + r + 1}; class labels must be integers or names "
+                "(soft targets go in one column per class, label_*)"
+            )
+    return values.astype(np.int64)
+
+
+def _check_binary_values(matrix: np.ndarray, cols: list[str], file: str, row_start: int) -> None:
+    bad = (matrix != 0) & (matrix != 1)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        name = cols[c] if len(cols) > 1 else cols[0]
+        raise CEError(
+            f"{file}: column {name} has value {matrix[r, c]:g} at row "
+            f"{row_start + r + 1}; multi-label targets must be 0 or 1"
+        )
+
+
+def _one_hot_to_index(matrix: np.ndarray, file: str, row_start: int) -> np.ndarray:
+    counts = matrix.sum(axis=1)
+    if not np.all(counts == 1):
+        r = int(np.flatnonzero(counts != 1)[0])
+        raise CEError(
+            f"{file}: row {row_start + r + 1} has {int(counts[r])} positive label columns;"
+            " one-hot labels need exactly one"
+        )
+    return np.argmax(matrix, axis=1).astype(np.int64)

@@ -1,0 +1,224 @@
+"""``ce weights`` as a library function: class frequencies and weights → ``WeightsReport``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ce_cli.accumulate import ClassCounter, ClassCounts, run
+from ce_cli.io.dataset import Dataset, InputOptions
+from ce_cli.io.layout import Layout, finalize_task
+from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
+from ce_cli.weights import (
+    SCHEMES,
+    class_weights,
+    imbalance_ratio,
+    normalized_entropy,
+    pos_weights,
+)
+
+
+@dataclass
+class ClassWeight:
+    name: str
+    index: int
+    count: float
+    frequency: float | None
+    weight: float | None
+    pos_weight: float | None
+
+
+@dataclass
+class WeightsReport:
+    task: str
+    target_kind: str
+    scheme: str
+    beta: float | None
+    n_samples: int
+    total_weight: float
+    classes: list[ClassWeight]
+    imbalance_ratio: float | None
+    normalized_entropy: float | None
+    n_ignored: int = 0
+    n_masked: int = 0
+    inputs: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def zero_count_classes(self) -> list[str]:
+        return [c.name for c in self.classes if c.count == 0]
+
+    @property
+    def weights(self) -> list[float | None]:
+        return [c.weight for c in self.classes]
+
+    def to_dict(self) -> dict[str, Any]:
+        with_pos = self.task in ("binary", "multilabel")
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "weights",
+            "task": self.task,
+            "target_kind": self.target_kind,
+            "n_samples": self.n_samples,
+            "total_weight": self.total_weight,
+            "n_classes": len(self.classes),
+            "scheme": self.scheme,
+            "beta": self.beta,
+            "weights": self.weights,
+            "pos_weight": [c.pos_weight for c in self.classes] if with_pos else None,
+            "classes": [
+                {
+                    "name": c.name,
+                    "index": c.index,
+                    "count": c.count,
+                    "frequency": c.frequency,
+                    "weight": c.weight,
+                    **({"pos_weight": c.pos_weight} if with_pos else {}),
+                }
+                for c in self.classes
+            ],
+            "imbalance_ratio": self.imbalance_ratio,
+            "normalized_entropy": self.normalized_entropy,
+            "zero_count_classes": self.zero_count_classes,
+            "n_ignored": self.n_ignored,
+            "n_masked": self.n_masked,
+            "inputs": self.inputs,
+            "notes": self.notes,
+            "warnings": self.warnings,
+        }
+
+    def _columns(self) -> list[str]:
+        cols = ["class", "index", "count", "frequency", "weight"]
+        return cols + (["pos_weight"] if self.task in ("binary", "multilabel") else [])
+
+    def _rows(self) -> list[list[Any]]:
+        with_pos = self.task in ("binary", "multilabel")
+        return [
+            [c.name, c.index, c.count, c.frequency, c.weight] + ([c.pos_weight] if with_pos else [])
+            for c in self.classes
+        ]
+
+    def view(self) -> View:
+        scheme = f"{self.scheme} (β={self.beta:g})" if self.beta is not None else self.scheme
+        summary: list[tuple[str, Any]] = [
+            ("N", self.n_samples),
+            ("C", len(self.classes)),
+            ("", self.task),
+            ("scheme", scheme),
+            ("imbalance", self.imbalance_ratio),
+            ("entropy", self.normalized_entropy),
+        ]
+        if self.total_weight != self.n_samples:
+            summary.insert(1, ("Σweight", self.total_weight))
+        if self.zero_count_classes:
+            summary.append(("zero-count", ", ".join(self.zero_count_classes)))
+        title = f"ce weights · {self.inputs.get('file', '')}"
+        return View(
+            title, summary, [Table(self._columns(), self._rows())], self.warnings, self.notes
+        )
+
+    def csv_table(self) -> Table:
+        return Table(["name", *self._columns()[1:]], self._rows())
+
+
+def compute_weights(
+    options: InputOptions, scheme: str = "balanced", beta: float = 0.999
+) -> WeightsReport:
+    """Read the labels (streaming) and return class frequencies and weights."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    dataset = Dataset(options, read_preds=False)
+    counter = ClassCounter(dataset.layout.classes)
+    run(dataset, counter)
+    inputs = {
+        "file": options.path,
+        "labels_file": options.labels_path,
+        "label_columns": dataset.layout.label_cols,
+    }
+    return build_report(counter.compute(), dataset.layout, scheme, beta, inputs)
+
+
+def build_report(
+    counts: ClassCounts, layout: Layout, scheme: str, beta: float, inputs: dict[str, Any]
+) -> WeightsReport:
+    """Weights and warnings from merged class counts (pure: no I/O)."""
+    task = layout.task or finalize_task(len(counts.names), layout.target_kind, None)
+    multilabel = task == "multilabel"
+    weights = class_weights(counts.counts, counts.total, scheme, beta)
+    pos = pos_weights(counts.counts, counts.total)
+    denom = counts.total if multilabel else counts.counts.sum()
+    rows = []
+    for i, name in enumerate(counts.names):
+        freq = counts.counts[i] / denom if denom > 0 else float("nan")
+        # Binary: pos_weight applies to the positive class (index 1) only, as PyTorch takes it.
+        pw = pos[i] if multilabel or (task == "binary" and i == 1) else float("nan")
+        rows.append(
+            ClassWeight(
+                name,
+                i,
+                float(counts.counts[i]),
+                finite_or_none(freq),
+                finite_or_none(weights[i]),
+                finite_or_none(pw),
+            )
+        )
+    report = WeightsReport(
+        task=task,
+        target_kind=layout.target_kind,
+        scheme=scheme,
+        beta=beta if scheme == "effective" else None,
+        n_samples=counts.n_rows,
+        total_weight=counts.total,
+        classes=rows,
+        imbalance_ratio=finite_or_none(imbalance_ratio(counts.counts)),
+        normalized_entropy=finite_or_none(
+            normalized_entropy(counts.counts, counts.total, multilabel)
+        ),
+        n_ignored=counts.n_ignored,
+        n_masked=counts.n_masked,
+        inputs=inputs,
+        notes=list(layout.notes)
+        + (
+            ["soft targets: counts are sums of the label probabilities"]
+            if layout.target_kind == "soft"
+            else []
+        ),
+    )
+    report.warnings = _warnings(report, counts, layout)
+    return report
+
+
+def _warnings(report: WeightsReport, counts: ClassCounts, layout: Layout) -> list[str]:
+    out = []
+    if report.n_samples == 0:
+        out.append("no rows left after --ignore-index/--mask-col: every weight is undefined")
+    for name in report.zero_count_classes:
+        what = "positives" if report.task == "multilabel" else "rows"
+        out.append(
+            f"class {name!r} has no {what}: its weight is undefined (— in tables, null "
+            "in JSON); drop the class or set its weight by hand"
+        )
+    if (
+        layout.encoding == "int"
+        and layout.classes is None
+        and counts.counts.size > 2
+        and counts.counts[0] == 0
+    ):
+        out.append(
+            f"labels look 1-based (min 1, max {counts.counts.size - 1}): class 0 has no "
+            "rows; subtract 1 from the labels, or pass --classes if 0 is a real class"
+        )
+    present = int((counts.counts > 0).sum())
+    if present == 1 and report.task != "multilabel":
+        out.append("only one class has rows: weights balance nothing")
+    if counts.n_ignored:
+        out.append(
+            f"{counts.n_ignored} rows with label {layout.ignore_index} (--ignore-index) "
+            "were left out"
+        )
+    if counts.n_masked:
+        out.append(
+            f"{counts.n_masked} rows with a false {layout.mask_col} (--mask-col) were left out"
+        )
+    return out
