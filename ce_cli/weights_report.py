@@ -143,7 +143,7 @@ def build_report(
     counts: ClassCounts, layout: Layout, scheme: str, beta: float, inputs: dict[str, Any]
 ) -> WeightsReport:
     """Weights and warnings from merged class counts (pure: no I/O)."""
-    task = layout.task or finalize_task(len(counts.names), layout.target_kind, None)
+    task = finalize_task(layout, len(counts.names))
     multilabel = task == "multilabel"
     weights = class_weights(counts.counts, counts.total, scheme, beta)
     pos = pos_weights(counts.counts, counts.total)

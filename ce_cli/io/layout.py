@@ -359,11 +359,13 @@ def decide_layout(
     )
 
 
-def finalize_task(n_classes: int, target_kind: str, requested: str | None) -> str:
-    """The task of an open class set, once the labels have been counted."""
-    if requested:
-        return requested
-    if target_kind == "multi-hot":
+def finalize_task(layout: Layout, n_classes: int) -> str:
+    """The task once the class set is final (an open set is only known after counting)."""
+    if layout.task == "binary" and n_classes > 2:
+        raise CEError(f"{layout.label_file}: --task binary but there are {n_classes} classes")
+    if layout.task is not None:
+        return layout.task
+    if layout.target_kind == "multi-hot":
         return "multilabel"
     return "binary" if n_classes <= 2 else "multiclass"
 
