@@ -1,0 +1,547 @@
+"""File formats → streams of ``pyarrow.RecordBatch`` with bounded memory.
+
+Every reader is a pyarrow streaming reader (never pandas): ``open_csv``, ``open_json``,
+``ParquetFile.iter_batches`` (``pre_buffer=False``) and the IPC file/stream readers over a
+memory map. Text formats are read one 1 MiB block at a time with ``use_threads=False`` so that
+pyarrow reports absolute row numbers in its errors (measured: no slower on 2 cores). Every
+pyarrow failure, also one raised by a bad block late in a file, becomes a one-line ``CEError``.
+
+Line numbers in messages count the CSV header as line 1 and assume no blank lines or quoted
+newlines (pyarrow counts records, not physical lines).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+
+from ce_cli.errors import CEError
+
+FORMATS: tuple[str, ...] = ("csv", "tsv", "parquet", "ipc", "jsonl")
+
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "ipc",
+    ".feather": "ipc",
+    ".ipc": "ipc",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd"}
+_ALIASES = {"arrow": "ipc", "feather": "ipc", "ndjson": "jsonl"}
+_TEXT_FORMATS = ("csv", "tsv", "jsonl")
+_NAMES = {
+    "csv": "CSV",
+    "tsv": "TSV",
+    "parquet": "Parquet",
+    "ipc": "Arrow IPC",
+    "jsonl": "JSON Lines",
+}
+_BLOCK = 1 << 20  # bytes per text block: the unit of type inference and of reading
+_PRED_HINT = "check the column or pass the right --pred-cols"
+_INFERRED_HINT = "make the column's values consistent"
+
+
+def detect_format(path: str, override: str | None = None) -> tuple[str, str | None]:
+    """(format, compression) from the file extension, or from `override` (one of FORMATS).
+
+    '-' means CSV on stdin (or `override`); compression is 'gzip', 'bz2', 'zstd' or None.
+    """
+    fmt = None
+    if override is not None:
+        fmt = _ALIASES.get(override.lower(), override.lower())
+        if fmt not in FORMATS:
+            raise CEError(f"unknown input format {override!r}; choose one of {', '.join(FORMATS)}")
+    if path == "-":
+        return fmt or "csv", None
+    stem, ext = os.path.splitext(os.path.basename(path).lower())
+    compression = _COMPRESSIONS.get(ext)
+    if compression is not None:
+        stem, ext = os.path.splitext(stem)
+    if fmt is None:
+        fmt = _EXTENSIONS.get(ext)
+    if fmt is None:
+        what = f"unknown file extension {ext!r}" if ext else "no file extension"
+        raise CEError(
+            f"{path}: {what}; supported: {' '.join(_EXTENSIONS)} (text formats also with "
+            f"{' '.join(_COMPRESSIONS)}); pass --input-format {'|'.join(FORMATS)}"
+        )
+    if compression is not None and fmt not in _TEXT_FORMATS:
+        raise CEError(
+            f"{path}: compressed {_NAMES[fmt]} files are not supported ({_NAMES[fmt]} "
+            "compresses internally); decompress it first"
+        )
+    return fmt, compression
+
+
+class Source:
+    """One input file (or stdin) whose schema is known before the first batch is read."""
+
+    path: str
+    format: str
+    schema: pa.Schema
+    num_rows: int | None
+
+    def __init__(
+        self,
+        path: str,
+        fmt: str,
+        compression: str | None = None,
+        pipe: BinaryIO | None = None,
+        close_pipe: bool = False,
+    ) -> None:
+        """Probe `path` (or the one-shot `pipe`, e.g. stdin) for its schema; see open_source."""
+        self.path = path
+        self.format = fmt
+        self.compression = compression
+        self.num_rows = None
+        self._pipe: Any = None  # decompressed one-shot stream, read after `_head`
+        self._owned = pipe if close_pipe else None  # a named pipe we opened: close after use
+        self._head = b""  # bytes already taken from the pipe to infer the schema
+        self._whole: bytes | None = None  # the whole text when it lacks its final newline
+        self._used = False
+        self._block = _BLOCK
+        self._ipc_stream = False
+        if fmt in _TEXT_FORMATS:
+            self.schema = self._probe_text(pipe)
+        elif fmt == "parquet":
+            self.schema = self._probe_parquet()
+        else:
+            self.schema = self._probe_ipc()
+
+    def __repr__(self) -> str:
+        return f"Source({self.path!r}, format={self.format!r}, num_rows={self.num_rows})"
+
+    def batches(
+        self,
+        columns: list[str] | None = None,
+        batch_size: int = 65536,
+        column_types: dict[str, pa.DataType] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Yield batches of exactly `batch_size` rows (the last may be shorter, none empty).
+
+        Only `columns` are read, in the order given. `column_types` forces those columns'
+        types: at parse time for text formats, by a cast for Parquet/IPC. Files may be read
+        any number of times, stdin and pipes once.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        names = self._check_columns(columns, column_types)
+        types = {n: t for n, t in (column_types or {}).items() if n in names}
+        if self._pipe is not None:
+            if self._used:
+                raise CEError(
+                    f"{self.path}: standard input or a pipe can only be read once; "
+                    "save it to a file to read it again"
+                )
+            self._used = True
+        if self.format in _TEXT_FORMATS:
+            raw = self._text_batches(names, types)
+        elif self.format == "parquet":
+            raw = self._parquet_batches(names, types, batch_size)
+        else:
+            raw = self._ipc_batches(names, types)
+        return rechunk(raw, batch_size)
+
+    # -- probing ---------------------------------------------------------------------------
+
+    def _probe_text(self, pipe: BinaryIO | None) -> pa.Schema:
+        """Infer the schema from the first block (>= 1 MiB and a whole row, or all the text)."""
+        try:
+            stream = pa.input_stream(
+                self.path if pipe is None else pipe, compression=self.compression
+            )
+            head, complete = _read_head(stream)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._text_error(exc, 0, {}) from None
+        if pipe is not None:
+            self._pipe, self._head = stream, head
+        else:
+            stream.close()
+        if not head.strip():
+            raise CEError(f"{self.path}: {'input' if pipe is not None else 'file'} is empty")
+        # pyarrow needs the header (CSV) or the first row (JSON) inside its first block
+        self._block = max(_BLOCK, 2 * (head.find(b"\n") + 1 or len(head)))
+        if complete:  # the whole text: make sure its last line ends
+            if not head.endswith((b"\n", b"\r")):
+                self._whole = head + b"\n"
+            sample = self._whole or head
+        else:
+            sample = head[: head.rfind(b"\n") + 1]
+        try:
+            reader = self._text_reader(pa.BufferReader(sample), None, None)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._text_error(exc, 0, {}) from None
+        reader.close()
+        return reader.schema
+
+    def _probe_parquet(self) -> pa.Schema:
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(self.path, pre_buffer=False)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._corrupt(exc) from None
+        try:
+            self.num_rows = pf.metadata.num_rows
+            return pf.schema_arrow
+        finally:
+            pf.close()
+
+    def _probe_ipc(self) -> pa.Schema:
+        with pa.memory_map(self.path) as src:
+            reader = self._ipc_reader(src, None)
+            if not self._ipc_stream:
+                try:
+                    self.num_rows = reader.count_rows()
+                except (pa.ArrowException, OSError) as exc:
+                    raise self._corrupt(exc) from None
+            return reader.schema
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _text_reader(
+        self, stream: Any, names: list[str] | None, types: dict[str, pa.DataType] | None
+    ) -> Any:
+        """A pyarrow streaming CSV/JSON reader over `stream` (it parses the first block)."""
+        if self.format == "jsonl":
+            import pyarrow.json as pj
+
+            parse = pj.ParseOptions()
+            if names is not None and types is not None:
+                fields = [pa.field(n, types[n]) for n in names]
+                parse = pj.ParseOptions(
+                    explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
+                )
+            read = pj.ReadOptions(use_threads=False, block_size=self._block)
+            return pj.open_json(stream, read_options=read, parse_options=parse)
+        import pyarrow.csv as pcsv
+
+        return pcsv.open_csv(
+            stream,
+            read_options=pcsv.ReadOptions(use_threads=False, block_size=self._block),
+            parse_options=pcsv.ParseOptions(delimiter="\t" if self.format == "tsv" else ","),
+            convert_options=pcsv.ConvertOptions(include_columns=names, column_types=types),
+        )
+
+    def _text_batches(
+        self, names: list[str], forced: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        # Pin every read column to the probed type, so no later block can change it.
+        types = {n: forced.get(n, self.schema.field(n).type) for n in names}
+        stream: Any = None
+        rows = 0
+        try:
+            if self._whole is not None:
+                stream = pa.BufferReader(self._whole)
+            elif self._pipe is not None:
+                stream = pa.PythonFile(_Prefixed(self._head, self._pipe), mode="r")
+            else:
+                stream = pa.input_stream(self.path, compression=self.compression)
+            reader = self._text_reader(stream, names, types)
+            for batch in reader:
+                rows += batch.num_rows
+                yield batch if batch.schema.names == names else batch.select(names)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._text_error(exc, rows, forced) from None
+        finally:
+            if stream is not None:
+                stream.close()
+            if self._owned is not None:
+                self._owned.close()
+
+    def _parquet_batches(
+        self, names: list[str], types: dict[str, pa.DataType], batch_size: int
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow.parquet as pq
+
+        try:
+            pf = pq.ParquetFile(self.path, pre_buffer=False)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._corrupt(exc) from None
+        try:
+            batches = pf.iter_batches(batch_size=batch_size, columns=names)
+            while True:
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    return
+                except (pa.ArrowException, OSError) as exc:
+                    raise self._corrupt(exc) from None
+                if batch.schema.names != names:
+                    batch = batch.select(names)
+                yield self._cast(batch, types)
+        finally:
+            pf.close()
+
+    def _ipc_batches(
+        self, names: list[str], types: dict[str, pa.DataType]
+    ) -> Iterator[pa.RecordBatch]:
+        # Zero-copy views into the map; Arrow keeps the mapping alive while buffers use it.
+        with pa.memory_map(self.path) as src:
+            reader = self._ipc_reader(src, [self.schema.get_field_index(n) for n in names])
+            try:
+                if self._ipc_stream:
+                    raw: Iterable[pa.RecordBatch] = reader
+                else:
+                    raw = (reader.get_batch(i) for i in range(reader.num_record_batches))
+                for batch in raw:
+                    if batch.schema.names != names:
+                        batch = batch.select(names)
+                    yield self._cast(batch, types)
+            except (pa.ArrowException, OSError) as exc:
+                raise self._corrupt(exc) from None
+
+    def _ipc_reader(self, src: Any, fields: list[int] | None) -> Any:
+        """IPC file reader, or a stream reader when the file holds the stream format."""
+        import pyarrow.ipc as ipc
+
+        options = ipc.IpcReadOptions(included_fields=fields)
+        try:
+            reader = ipc.open_file(src, options=options)
+            self._ipc_stream = False
+            return reader
+        except (pa.ArrowException, OSError) as exc:
+            file_error = exc
+        try:
+            src.seek(0)
+            reader = ipc.open_stream(src, options=options)
+            self._ipc_stream = True
+            return reader
+        except (pa.ArrowException, OSError):
+            raise self._corrupt(file_error) from None
+
+    # -- checks and errors -----------------------------------------------------------------
+
+    def _check_columns(
+        self, columns: list[str] | None, column_types: dict[str, pa.DataType] | None
+    ) -> list[str]:
+        names = list(self.schema.names) if columns is None else list(columns)
+        for name in [*names, *(column_types or {})]:
+            if self.schema.get_field_index(name) < 0:
+                shown = ", ".join(self.schema.names[:20])
+                more = len(self.schema.names) - 20
+                if more > 0:
+                    shown += f", … ({more} more)"
+                raise CEError(f"{self.path}: no column {name!r} (columns: {shown})")
+        if len(set(names)) != len(names):
+            dup = next(n for n in names if names.count(n) > 1)
+            raise CEError(f"{self.path}: column {dup!r} requested twice")
+        return names
+
+    def _cast(self, batch: pa.RecordBatch, types: dict[str, pa.DataType]) -> pa.RecordBatch:
+        """Cast `batch`'s columns to `types` (Parquet, IPC); a failure is a CEError."""
+        for name, typ in types.items():
+            i = batch.schema.get_field_index(name)
+            col = batch.column(i)
+            if col.type == typ:
+                continue
+            try:
+                batch = batch.set_column(i, pa.field(name, typ), col.cast(typ))
+            except (pa.ArrowException, OSError) as exc:
+                raise CEError(
+                    f"{self.path}: column {name}: cannot convert {col.type} to {typ} "
+                    f"({_one_line(exc)}); {_PRED_HINT}"
+                ) from None
+        return batch
+
+    def _corrupt(self, exc: BaseException) -> CEError:
+        kind = "Parquet" if self.format == "parquet" else "Arrow IPC/Feather"
+        return CEError(
+            f"{self.path}: not a valid {kind} file (truncated or corrupt): {_one_line(exc)}"
+        )
+
+    def _text_error(
+        self, exc: BaseException, rows_before: int, forced: dict[str, pa.DataType]
+    ) -> CEError:
+        """Translate a pyarrow CSV/JSON error into one line naming column, line and value."""
+        msg = _one_line(exc)
+        path = self.path
+
+        if m := _CSV_CONVERT.match(msg):
+            idx, row, typ, value = int(m[1]), m[2], m[3], _clip(m[4])
+            col = self.schema.names[idx] if idx < len(self.schema) else f"#{idx + 1}"
+            where = f"column {col}" + (f", line {row}" if row else "")
+            if col in forced:
+                return CEError(
+                    f"{path}: {where}: value {value!r} is not {_kind(typ)}; {_PRED_HINT}"
+                )
+            return CEError(
+                f"{path}: {where}: value {value!r} does not match type {typ} inferred from "
+                f"the column's first rows; {_INFERRED_HINT}"
+            )
+        if m := _CSV_FIELDS.match(msg):
+            where = f"line {m[1]}: " if m[1] else ""
+            return CEError(
+                f"{path}: {where}expected {m[2]} fields, got {m[3]} ({_clip(m[4])!r}); "
+                "fix that row (a stray delimiter or quote?) or check the delimiter"
+            )
+        if m := _JSON_CHANGED.match(msg):
+            col, old, new, line = m[1].replace("/", "."), m[2], m[3], rows_before + int(m[4]) + 1
+            where = f"{path}: column {col}, line {line}: found a {new}"
+            if col in forced:
+                return CEError(f"{where} where a {old} is expected; {_PRED_HINT}")
+            return CEError(
+                f"{where} but the column's first rows hold {old} values; {_INFERRED_HINT}"
+            )
+        if m := _JSON_PARSE.match(msg):
+            line = rows_before + int(m[2]) + 1
+            return CEError(f"{path}: line {line}: invalid JSON ({m[1]}); fix or remove that line")
+        if m := _JSON_CONVERT.match(msg):
+            typ, value = m[1], _clip(m[2])
+            cols = [n for n, t in self._read_types(forced).items() if str(t) == typ]
+            col = f"column {cols[0]}, " if len(cols) == 1 else ""
+            fix = _PRED_HINT if len(cols) == 1 and cols[0] in forced else _INFERRED_HINT
+            return CEError(
+                f"{path}: {col}at line {rows_before + 1} or later: value {value} is not "
+                f"{_kind(typ)}; {fix}"
+            )
+        if msg.startswith(("Empty CSV file", "Empty JSON stream")):
+            return CEError(f"{path}: file is empty")
+        packed = f" ({self.compression}-compressed)" if self.compression else ""
+        return CEError(f"{path}: cannot read as {_NAMES[self.format]}{packed}: {msg}")
+
+    def _read_types(self, forced: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """Column name -> the type it is read as, given forced `column_types`."""
+        return {f.name: forced.get(f.name, f.type) for f in self.schema}
+
+
+_CSV_CONVERT = re.compile(
+    r"In CSV column #(\d+): (?:Row #(\d+): )?CSV conversion error to ([^:]+): invalid value '(.*)'$"
+)
+_CSV_FIELDS = re.compile(
+    r"CSV parse error: (?:Row #(\d+): )?Expected (\d+) columns, got (\d+): (.*)$"
+)
+_JSON_CHANGED = re.compile(
+    r"JSON parse error: Column\(/?(.*)\) changed from (\w+) to (\w+) in row (\d+)"
+)
+_JSON_PARSE = re.compile(r"JSON parse error: (.*?)\.? in row (\d+)$")
+_JSON_CONVERT = re.compile(r"Failed to convert JSON to (.+?), couldn't parse:(.*)$")
+
+
+def _read_head(stream: Any) -> tuple[bytes, bool]:
+    """At least _BLOCK bytes and two whole lines (a header and a row), or the whole stream;
+    and whether it is the whole stream."""
+    parts: list[bytes] = []
+    have = lines = 0
+    while have < _BLOCK or lines < 2:
+        part = stream.read(_BLOCK)
+        if not part:
+            return b"".join(parts), True
+        parts.append(part)
+        have += len(part)
+        lines += part.count(b"\n")
+    return b"".join(parts), False
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _kind(typ: str) -> str:
+    """'a number' for float types, 'an integer' for int types, else 'a valid <type>'."""
+    if typ in ("halffloat", "float", "double"):
+        return "a number"
+    if re.fullmatch(r"u?int\d+", typ):
+        return "an integer"
+    return f"a valid {typ}"
+
+
+class _Prefixed(io.RawIOBase):
+    """A read-only stream: `head` bytes first, then the rest of `rest`."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        super().__init__()
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head.nbytes:
+            n = min(len(view), self._head.nbytes)
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def open_source(path: str, input_format: str | None = None) -> Source:
+    """Open `path` ('-' for stdin), detect its format and read its schema.
+
+    Like stdin, a pipe without an extension (``<(zcat preds.csv.gz)``) defaults to CSV.
+    """
+    if path == "-":
+        fmt, _ = detect_format(path, input_format)
+        if fmt not in _TEXT_FORMATS:
+            raise CEError(f"<stdin>: {_NAMES[fmt]} cannot be read from stdin; pass a file path")
+        return Source("<stdin>", fmt, None, pipe=sys.stdin.buffer)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise CEError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CEError(f"{path}: cannot open ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CEError(f"{path}: is a directory, not a file")
+    if not os.access(path, os.R_OK):
+        raise CEError(f"{path}: permission denied")
+    if stat.S_ISREG(info.st_mode):
+        fmt, compression = detect_format(path, input_format)
+        if info.st_size == 0:
+            raise CEError(f"{path}: file is empty")
+        return Source(path, fmt, compression)
+    # a named pipe or device, e.g. <(zcat preds.csv.gz): readable once, text formats only
+    if input_format is None and not os.path.splitext(path)[1]:
+        input_format = "csv"
+    fmt, compression = detect_format(path, input_format)
+    if fmt not in _TEXT_FORMATS:
+        raise CEError(f"{path}: {_NAMES[fmt]} cannot be read from a pipe; pass a file path")
+    return Source(path, fmt, compression, pipe=open(path, "rb"), close_pipe=True)
+
+
+def rechunk(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Re-slice `batches` into batches of exactly `batch_size` rows (the last may be shorter).
+
+    Zero-copy slices where a batch is long enough; rows that straddle input batches are joined
+    with ``pa.concat_batches``. 0-row batches are dropped.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    pending: list[pa.RecordBatch] = []
+    have = 0
+    for batch in batches:
+        n, start = batch.num_rows, 0
+        if pending and n:
+            start = min(batch_size - have, n)
+            pending.append(batch.slice(0, start))
+            have += start
+            if have == batch_size:
+                yield pa.concat_batches(pending)
+                pending, have = [], 0
+        while n - start >= batch_size:
+            yield batch.slice(start, batch_size)
+            start += batch_size
+        if start < n:
+            pending.append(batch.slice(start))
+            have += n - start
+    if pending:
+        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
