@@ -17,7 +17,15 @@ from typing import Any
 import click
 
 from ce_cli import __version__
-from ce_cli.choices import INPUT_FORMATS, OUTPUT_FORMATS, TASKS, WEIGHT_SCHEMES
+from ce_cli.choices import (
+    INPUT_FORMATS,
+    INPUT_KINDS,
+    LOSSES,
+    OUTPUT_FORMATS,
+    REDUCTIONS,
+    TASKS,
+    WEIGHT_SCHEMES,
+)
 from ce_cli.errors import CEError
 
 EXIT_ERROR = 2
@@ -36,6 +44,10 @@ class CEGroup(click.Group):
             ctx.exit(EXIT_ERROR)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # `ce … | head`: the reader left; stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(141)
         except KeyboardInterrupt:
             click.echo("ce: interrupted", err=True)
             ctx.exit(130)
@@ -242,6 +254,129 @@ def weights_command(
         raise CEError(f"--beta must be in [0, 1), not {beta}")
     report = compute_weights(options, scheme=scheme, beta=beta)
     emit(report, fmt, output, [p for p in (options.path, options.labels_path) if p])
+
+
+@cli.command("score")
+@input_options
+@click.option(
+    "--loss",
+    type=click.Choice(LOSSES),
+    default="auto",
+    show_default=True,
+    help="auto: multiclass → ce; binary and multi-label → bce.",
+)
+@click.option(
+    "--inputs",
+    type=click.Choice(INPUT_KINDS),
+    default="auto",
+    show_default=True,
+    help="Are the predictions logits or probabilities?",
+)
+@click.option(
+    "--alpha",
+    metavar="W",
+    help="Class weights: balanced, a comma list, a weights JSON (ce weights -o), or "
+    "for sigmoid focal the weight of positives in [0, 1] (default 0.25).",
+)
+@click.option(
+    "--pos-weight",
+    metavar="P",
+    help="PyTorch's pos_weight: balanced, a number, or one per column (bce).",
+)
+@click.option(
+    "--label-smoothing",
+    type=float,
+    default=0.0,
+    show_default=True,
+    metavar="EPS",
+    help="PyTorch's label_smoothing (bce: targets y(1−ε)+ε/2).",
+)
+@click.option(
+    "--temperature",
+    type=float,
+    default=1.0,
+    show_default=True,
+    metavar="T",
+    help="Divide logits by T first.",
+)
+@click.option(
+    "--gamma",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Focal loss focusing parameter (>= 0).",
+)
+@click.option(
+    "--reduction",
+    type=click.Choice(REDUCTIONS),
+    default="mean",
+    show_default=True,
+    help="none: one output row per input row.",
+)
+@click.option(
+    "--top",
+    type=int,
+    default=10,
+    show_default=True,
+    metavar="K",
+    help="List the K rows with the highest loss.",
+)
+@click.option(
+    "--on-invalid",
+    type=click.Choice(["error", "skip"]),
+    default="error",
+    show_default=True,
+    help="NaN/inf predictions: stop, or skip and count them.",
+)
+@output_options
+@command
+def score_command(options: Any, fmt: str | None, output: str | None, **kwargs: Any) -> None:
+    """The loss PyTorch would report: CE, BCE or focal, per class and per row."""
+    from ce_cli.score_report import ScoreOptions, compute_score
+
+    score = ScoreOptions(**kwargs)
+    inputs = [p for p in (options.path, options.labels_path) if p]
+    if score.reduction != "none":
+        emit(compute_score(options, score), fmt, output, inputs)
+        return
+    _score_rows(options, score, fmt, output, inputs)
+
+
+def _score_rows(
+    options: Any, score: Any, fmt: str | None, output: str | None, inputs: list[str]
+) -> None:
+    """--reduction none: rows to -o FILE or as CSV on stdout (streamed), or a head on a terminal."""
+    from ce_cli.render import render_text, use_color
+    from ce_cli.report import Table
+    from ce_cli.rows_out import RowHead, RowWriter
+    from ce_cli.score_report import compute_score
+
+    if output or fmt == "csv":
+        writer = RowWriter(path=output, stream=sys.stdout.buffer, inputs=inputs)
+        try:
+            report = compute_score(options, score, row_sink=writer)
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        if output:
+            click.echo(f"ce: wrote {output}", err=True)
+        _warn(report.warnings)
+        return
+    if fmt not in (None, "table"):
+        raise CEError("--reduction none writes rows: use --format csv, or -o rows.csv|.parquet")
+    head = RowHead()
+    report = compute_score(options, score, row_sink=head)
+    columns, rows = head.table()
+    view = report.view()
+    view.tables = [
+        Table(
+            columns, rows, caption=f"first {len(rows)} of {report.n_used} rows (all: -o rows.csv)"
+        )
+    ]
+    color = use_color()
+    width = shutil.get_terminal_size().columns if color else None
+    sys.stdout.write(render_text(view, color=color, width=width))
 
 
 def main() -> None:

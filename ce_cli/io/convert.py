@@ -65,5 +65,7 @@ def dictionary_codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, list[
 
 def list_offsets(arr: pa.Array) -> np.ndarray:
     """Row boundaries of a list array: row i holds values[offsets[i]:offsets[i+1]]."""
-    offsets = arr.offsets
-    return numeric(offsets).astype(np.int64) - int(numeric(offsets)[0])
+    if pa.types.is_fixed_size_list(arr.type):
+        return np.arange(len(arr) + 1, dtype=np.int64) * arr.type.list_size
+    offsets = numeric(arr.offsets).astype(np.int64)
+    return offsets - offsets[0]
