@@ -169,11 +169,13 @@ def _elementwise_pair(
     return np.atleast_1d(z), np.atleast_1d(y), z.shape
 
 
-def _chunks(shape: tuple[int, ...], n_scratch: int) -> Iterator[tuple[slice, list[F64]]]:
-    """Slices of the first axis of about ``CHUNK_ELEMENTS`` elements each, with ``n_scratch``
-    float64 buffers of the chunk's shape, reused from one chunk to the next."""
+def _chunks(
+    shape: tuple[int, ...], n_scratch: int, elements: int | None = None
+) -> Iterator[tuple[slice, list[F64]]]:
+    """Slices of the first axis of about ``elements`` (default ``CHUNK_ELEMENTS``) elements each,
+    with ``n_scratch`` float64 buffers of the chunk's shape, reused from one chunk to the next."""
     per_row = math.prod(shape[1:])
-    rows = max(1, CHUNK_ELEMENTS // max(per_row, 1))
+    rows = max(1, (elements or CHUNK_ELEMENTS) // max(per_row, 1))
     bufs = [np.empty((min(rows, shape[0]), *shape[1:])) for _ in range(n_scratch)]
     for start in range(0, shape[0], rows):
         stop = min(start + rows, shape[0])
@@ -190,12 +192,17 @@ def log_softmax(logits: ArrayLike, temperature: float = 1.0) -> F64:
     ``log p_{n,c} = x_{n,c}/T - m_n - log Σ_j exp(x_{n,j}/T - m_n)`` with ``m_n = max_j x_{n,j}/T``.
     """
     t = _check_temperature(temperature)
-    x = _check_logits_2d(logits, "logits").astype(np.float64)  # a fresh copy we may scribble on
-    if t != 1.0:
-        x /= t
-    x -= x.max(axis=1, keepdims=True)
-    x -= np.log(np.exp(x).sum(axis=1, keepdims=True))
-    return x
+    x = _check_logits_2d(logits, "logits")
+    out = np.empty(x.shape)
+    for sl, (scratch,) in _chunks(x.shape, 1, BLOCK_ELEMENTS):
+        o = out[sl]
+        np.copyto(o, x[sl])
+        o -= o.max(axis=1, keepdims=True)
+        if t != 1.0:
+            o /= t
+        np.exp(o, out=scratch)
+        o -= np.log(scratch.sum(axis=1, keepdims=True))
+    return out
 
 
 def _clip_into(dst: F64, src: NDArray[Any], eps: float) -> int:

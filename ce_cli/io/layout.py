@@ -229,13 +229,13 @@ class Layout:
                     f"{self.pred_file}: column {name} row {row_start + r + 1} has {lengths[r]} "
                     f"values; the first row had {self.pred_list_len} (one per class)"
                 )
-            flat = _numeric_column(arr.flatten(), name, self.pred_file, row_start)
+            flat = _prediction_column(arr.flatten(), name, self.pred_file)
             return flat.reshape(len(arr), self.pred_list_len)
         # Stack columns along axis 0 and transpose: an F-ordered (n, K) view, ~10× cheaper
-        # than building a C-ordered matrix (DESIGN.md, measured facts).
+        # than building a C-ordered matrix (DESIGN.md, measured facts). Empty cells become NaN:
+        # the scorer decides what invalid predictions mean (--on-invalid).
         cols = [
-            _numeric_column(rb.column(name), name, self.pred_file, row_start)
-            for name in self.preds.names
+            _prediction_column(rb.column(name), name, self.pred_file) for name in self.preds.names
         ]
         return np.stack(cols, axis=0).T
 
@@ -532,6 +532,21 @@ def _numeric_column(
                 f"{row_start + first + 1}); fill or drop those rows"
             )
     return values
+
+
+def _prediction_column(arr: pa.Array | pa.ChunkedArray, col: str, file: str) -> np.ndarray:
+    """A prediction column as numpy; empty (null) cells become NaN."""
+    arr = combine(arr)
+    if not is_numeric(arr.type) or pa.types.is_boolean(arr.type):
+        raise CEError(
+            f"{file}: prediction column {col} has type {arr.type}, expected numbers; "
+            "pass the right --pred-cols"
+        )
+    if arr.null_count:
+        if not pa.types.is_floating(arr.type):
+            arr = pc.cast(arr, pa.float64())
+        arr = pc.fill_null(arr, pa.scalar(float("nan"), arr.type))
+    return numeric(arr)
 
 
 def _integer_labels(arr: pa.Array, col: str, file: str, row_start: int) -> np.ndarray:
