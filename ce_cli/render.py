@@ -88,6 +88,8 @@ def _summary_line(view: View) -> str:
 
 def render_markdown(view: View) -> str:
     lines = [f"## {view.title}", "", _summary_line(view), ""]
+    if view.notes:
+        lines += ["how: " + "; ".join(view.notes), ""]
     for table in view.tables:
         if table.caption:
             lines += [f"**{table.caption}**", ""]
@@ -120,6 +122,8 @@ def render_text(view: View, *, color: bool, width: int | None = None) -> str:
     )
     console.print(f"[bold]{view.title}[/bold]" if color else view.title, markup=color)
     console.print(_summary_line(view), markup=False)
+    if view.notes:
+        console.print("how: " + "; ".join(view.notes), markup=False, style="dim" if color else None)
     for table in view.tables:
         rich_table = RichTable(
             box=box.SIMPLE_HEAVY if color else box.ASCII2,

@@ -285,7 +285,8 @@ def _decide_inputs(layout: Layout, first: Batch, requested: str, geometry: str) 
     assert layout.preds is not None
     hint = layout.preds.kind_hint
     if hint is not None:
-        return hint, f"column names ({layout.preds.prefix or layout.preds.names[0]})"
+        named = f"{layout.preds.prefix}*" if layout.preds.prefix else layout.preds.names[0]
+        return hint, f"the column name {named}"
     preds = first.preds
     assert preds is not None
     finite = preds[np.isfinite(preds)]

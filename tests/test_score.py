@@ -193,7 +193,7 @@ def test_report_fields_and_weighted_conventions() -> None:
     assert report["loss"]["sum"] / report["n_used"] == pytest.approx(other["value"])
     assert sum(c["loss_share"] for c in report["per_class"]) == pytest.approx(1.0)
     assert [c["name"] for c in report["per_class"]] == ANIMALS
-    assert report["inputs"]["decided_by"].startswith("column names")
+    assert report["inputs"]["decided_by"] == "the column name logit_*"
     assert score(sample("multiclass.csv"))["loss"].get("other_convention") is None
 
 
