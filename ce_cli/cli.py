@@ -85,7 +85,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """FILE and the options every command shares to find labels, predictions and classes."""
     options = [
-        click.argument("file", metavar="FILE"),
+        click.argument("files", metavar="FILE...", nargs=-1, required=True),
         click.option(
             "--labels",
             "labels_path",
@@ -156,8 +156,10 @@ def _input_options_from(kwargs: dict[str, Any]) -> Any:
     from ce_cli.io.dataset import InputOptions
     from ce_cli.io.layout import LabelOptions
 
+    files = kwargs.pop("files")
     return InputOptions(
-        path=kwargs.pop("file"),
+        path=files[0],
+        more_paths=tuple(files[1:]),
         labels_path=kwargs.pop("labels_path"),
         on=kwargs.pop("on"),
         input_format=kwargs.pop("input_format"),
@@ -215,6 +217,12 @@ def _warn(warnings: list[str]) -> None:
         click.echo(f"ce: warning: {warning}", err=True)
 
 
+def _input_files(options: Any) -> list[str]:
+    from ce_cli.io.dataset import input_files
+
+    return input_files(options)
+
+
 def command(func: Callable[..., Any]) -> Callable[..., Any]:
     """Shared wrapper: build InputOptions from the parsed options and pass them as ``options``."""
 
@@ -253,7 +261,7 @@ def weights_command(
     if not 0 <= beta < 1:
         raise CEError(f"--beta must be in [0, 1), not {beta}")
     report = compute_weights(options, scheme=scheme, beta=beta)
-    emit(report, fmt, output, [p for p in (options.path, options.labels_path) if p])
+    emit(report, fmt, output, _input_files(options))
 
 
 @cli.command("score")
@@ -335,7 +343,7 @@ def score_command(options: Any, fmt: str | None, output: str | None, **kwargs: A
     from ce_cli.score_report import ScoreOptions, compute_score
 
     score = ScoreOptions(**kwargs)
-    inputs = [p for p in (options.path, options.labels_path) if p]
+    inputs = _input_files(options)
     if score.reduction != "none":
         emit(compute_score(options, score), fmt, output, inputs)
         return

@@ -549,7 +549,7 @@ def _report(
         other_convention=other,
         parameters=_parameters(s),
         notes=notes,
-        source={"file": options.path, "labels_file": options.labels_path},
+        source={"file": options.display, "labels_file": options.labels_path},
     )
     mass = acc.sample_mass
     if s.target_kind == "multi-hot":

@@ -132,7 +132,7 @@ def compute_weights(
     counter = ClassCounter(dataset.layout.classes)
     run(dataset, counter)
     inputs = {
-        "file": options.path,
+        "file": options.display,
         "labels_file": options.labels_path,
         "label_columns": dataset.layout.label_cols,
     }

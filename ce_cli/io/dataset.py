@@ -19,7 +19,8 @@ from ce_cli.errors import CEError
 from ce_cli.io.batch import Batch
 from ce_cli.io.columns import ID_NAMES, PredColumns, find_labels, find_optional, find_preds
 from ce_cli.io.convert import combine, numeric
-from ce_cli.io.formats import Source, open_source
+from ce_cli.io.files import MultiSource, expand, open_input
+from ce_cli.io.formats import Source
 from ce_cli.io.layout import LabelOptions, Layout, decide_layout
 
 DEFAULT_BATCH_SIZE = 65536
@@ -32,6 +33,7 @@ class InputOptions:
 
     path: str
     labels_path: str | None = None
+    more_paths: tuple[str, ...] = ()  # further files of the same input (FILE... on the CLI)
     on: str | None = None
     input_format: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -41,6 +43,18 @@ class InputOptions:
     weight_col: str | None = None
     mask_col: str | None = None
     label: LabelOptions = field(default_factory=LabelOptions)
+
+    @property
+    def display(self) -> str:
+        """The input as reports name it."""
+        more = f" (+{len(self.more_paths)} more)" if self.more_paths else ""
+        return self.path + more
+
+
+def input_files(options: InputOptions) -> list[str]:
+    """Every file the options read (what ``-o`` must never overwrite)."""
+    specs = [options.path, *options.more_paths, options.labels_path]
+    return [f for spec in specs if spec and spec != "-" for f in expand(spec)]
 
 
 class Dataset:
@@ -57,9 +71,8 @@ class Dataset:
             raise CEError("--on KEY joins a --labels FILE; pass --labels too")
         self.options = options
         self.read_preds = read_preds
-        self.main = open_source(options.path, options.input_format)
-        self.labels = open_source(options.labels_path) if options.labels_path else None
-        self.paths = [p for p in (options.path, options.labels_path) if p and p != "-"]
+        self.main = open_input([options.path, *options.more_paths], options.input_format)
+        self.labels = open_input([options.labels_path]) if options.labels_path else None
         self._resolve_columns()
         self._pairs = self._aligned_pairs()
         first = next(self._pairs, None)
@@ -81,7 +94,7 @@ class Dataset:
         self.layout.id_col = self.id_col
 
     @property
-    def label_source(self) -> Source:
+    def label_source(self) -> Source | MultiSource:
         return self.labels or self.main
 
     def __iter__(self) -> Iterator[Batch]:
@@ -145,7 +158,7 @@ class Dataset:
             wanted.append(self.options.on)
         return list(dict.fromkeys(wanted))
 
-    def _stream(self, src: Source, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    def _stream(self, src: Source | MultiSource, columns: list[str]) -> Iterator[pa.RecordBatch]:
         types: dict[str, pa.DataType] = {}
         if src.format in _TEXT_FORMATS:
             numeric_cols = list(self.preds.names) if self.preds and src is self.main else []
