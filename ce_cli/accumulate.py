@@ -7,7 +7,6 @@ single pass, chunked passes, threads or a cluster give the same result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -22,13 +21,6 @@ class Accumulator(Protocol):
     def update(self, batch: Batch) -> None: ...
 
     def merge(self: A, other: A) -> A: ...
-
-
-def run(batches: Iterable[Batch], *accumulators: Accumulator) -> None:
-    """Feed every batch to every accumulator (the local, single-threaded engine)."""
-    for batch in batches:
-        for acc in accumulators:
-            acc.update(batch)
 
 
 @dataclass

@@ -133,6 +133,20 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Rows with this label are left out.",
         ),
+        click.option(
+            "--threads",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Worker threads [default: every core].",
+        ),
+        click.option(
+            "--no-progress",
+            "--quiet",
+            "no_progress",
+            is_flag=True,
+            help="No progress bar on stderr (it only shows on a terminal anyway).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -169,6 +183,8 @@ def _input_options_from(kwargs: dict[str, Any]) -> Any:
         id_col=kwargs.pop("id_col"),
         weight_col=kwargs.pop("weight_col"),
         mask_col=kwargs.pop("mask_col"),
+        threads=kwargs.pop("threads"),
+        progress=not kwargs.pop("no_progress"),
         label=LabelOptions(
             task=kwargs.pop("task"),
             classes=_parse_classes(kwargs.pop("classes")),

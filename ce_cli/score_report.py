@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from collections.abc import Callable
@@ -12,12 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from ce_cli import engine
 from ce_cli.accumulate import ClassCounter
 from ce_cli.choices import INPUT_KINDS, LOSSES, REDUCTIONS
 from ce_cli.errors import CEError
 from ce_cli.io.batch import Batch
-from ce_cli.io.dataset import Dataset, InputOptions
+from ce_cli.io.dataset import Dataset, InputOptions, RawBatch
 from ce_cli.io.layout import Layout
+from ce_cli.progress import track
 from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
 from ce_cli.scoring import LossAccumulator, LossSetup, RowTerms
 from ce_cli.weights import class_weights, pos_weights
@@ -202,15 +203,26 @@ def compute_score(
     dataset = Dataset(options, read_preds=True)
     layout = dataset.layout
     classes = _class_set(layout)
-    batches = iter(dataset)
-    first = next(batches)
-    setup, decided_by, notes = _setup(layout, classes, first, score, options)
-    acc = LossAccumulator(setup)
-    for batch in itertools.chain([first], batches):
+    setup, decided_by, notes = _setup(layout, classes, dataset.first_batch(), score, options)
+
+    def work(acc: LossAccumulator, raw: RawBatch) -> None:
+        batch = dataset.decode(raw)
         terms = acc.update(batch)
         if terms is not None and row_sink is not None:
             row_sink(batch, terms, classes, layout.task or "")
+
+    acc = engine.run(
+        track(dataset.pairs(), dataset.num_rows, options.progress, "scoring"),
+        lambda: LossAccumulator(setup),
+        work,
+        threads=1 if row_sink is not None else _threads(options),
+        order=lambda raw: raw[2],
+    )
     return _report(acc, layout, classes, score, options, decided_by, notes)
+
+
+def _threads(options: InputOptions) -> int:
+    return options.threads if options.threads > 0 else engine.default_threads()
 
 
 # ---------------------------------------------------------------------- decisions

@@ -52,6 +52,9 @@ class TopK:
         merged._keep(
             np.concatenate([self.keys, other.keys]),
             np.concatenate([self.rows, other.rows]),
-            {n: np.concatenate([self.payload[n], other.payload[n]]) for n in names},
+            {
+                n: np.concatenate([p[n] for p in (self.payload, other.payload) if n in p])
+                for n in names
+            },
         )
         return merged

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ce_cli.accumulate import ClassCounter, ClassCounts, run
+from ce_cli import engine
+from ce_cli.accumulate import ClassCounter, ClassCounts
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout, finalize_task
+from ce_cli.progress import track
 from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
 from ce_cli.weights import (
     SCHEMES,
@@ -129,8 +131,14 @@ def compute_weights(
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     dataset = Dataset(options, read_preds=False)
-    counter = ClassCounter(dataset.layout.classes)
-    run(dataset, counter)
+    threads = options.threads if options.threads > 0 else engine.default_threads()
+    counter = engine.run(
+        track(dataset.pairs(), dataset.num_rows, options.progress, "counting"),
+        lambda: ClassCounter(dataset.layout.classes),
+        lambda acc, raw: acc.update(dataset.decode(raw)),
+        threads=threads,
+        order=lambda raw: raw[2],
+    )
     inputs = {
         "file": options.display,
         "labels_file": options.labels_path,

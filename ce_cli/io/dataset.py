@@ -24,6 +24,7 @@ from ce_cli.io.formats import Source
 from ce_cli.io.layout import LabelOptions, Layout, decide_layout
 
 DEFAULT_BATCH_SIZE = 65536
+RawBatch = tuple[pa.RecordBatch, pa.RecordBatch, int]
 _TEXT_FORMATS = ("csv", "tsv", "jsonl")
 
 
@@ -43,6 +44,8 @@ class InputOptions:
     weight_col: str | None = None
     mask_col: str | None = None
     label: LabelOptions = field(default_factory=LabelOptions)
+    threads: int = 1  # worker threads (0: every core); --reduction none always uses one
+    progress: bool = False  # a progress bar on stderr for runs longer than a second
 
     @property
     def display(self) -> str:
@@ -98,10 +101,27 @@ class Dataset:
         return self.labels or self.main
 
     def __iter__(self) -> Iterator[Batch]:
+        return map(self.decode, self.pairs())
+
+    def pairs(self) -> Iterator[RawBatch]:
+        """The undecoded stream: (main batch, labels batch, 0-based first row); once."""
         row = 0
         for main_rb, label_rb in itertools.chain([self._first], self._pairs):
-            yield self.layout.to_batch(main_rb, label_rb, row, read_preds=self.read_preds)
+            yield main_rb, label_rb, row
             row += main_rb.num_rows
+
+    def decode(self, raw: RawBatch) -> Batch:
+        """One raw item → ``Batch`` (pure: safe to call from worker threads)."""
+        return self.layout.to_batch(raw[0], raw[1], raw[2], read_preds=self.read_preds)
+
+    def first_batch(self) -> Batch:
+        """The first batch, decoded (for decisions made before the stream is read)."""
+        return self.decode((*self._first, 0))
+
+    @property
+    def num_rows(self) -> int | None:
+        """Rows in the input, when the files say so cheaply (Parquet, IPC)."""
+        return self.main.num_rows
 
     # ------------------------------------------------------------------ columns
     def _resolve_columns(self) -> None:
