@@ -266,18 +266,29 @@ def command(func: Callable[..., Any]) -> Callable[..., Any]:
     show_default=True,
     help="β of the 'effective' scheme, in [0, 1).",
 )
+@click.option("--plot", metavar="FILE.png|FILE.svg", help="Bar chart of frequencies and weights.")
 @output_options
 @command
 def weights_command(
-    options: Any, scheme: str, beta: float, fmt: str | None, output: str | None
+    options: Any, scheme: str, beta: float, plot: str | None, fmt: str | None, output: str | None
 ) -> None:
     """Class frequencies and the class weights to train with."""
     from ce_cli.weights_report import compute_weights
 
     if not 0 <= beta < 1:
         raise CEError(f"--beta must be in [0, 1), not {beta}")
+    files = _input_files(options)
+    if plot:
+        from ce_cli.plots import check_plot_target
+
+        check_plot_target(plot, files)
     report = compute_weights(options, scheme=scheme, beta=beta)
-    emit(report, fmt, output, _input_files(options))
+    if plot:
+        from ce_cli.plots import weights_chart
+
+        weights_chart(report, plot)
+        click.echo(f"ce: wrote {plot}", err=True)
+    emit(report, fmt, output, files)
 
 
 @cli.command("score")
@@ -401,6 +412,116 @@ def _score_rows(
     color = use_color()
     width = shutil.get_terminal_size().columns if color else None
     sys.stdout.write(render_text(view, color=color, width=width))
+
+
+def _temperature(value: str) -> float:
+    """A number, or a JSON file with a "temperature" key (as written by --save-temperature)."""
+    path = Path(value)
+    if path.suffix.lower() == ".json" or path.is_file():
+        import json
+
+        try:
+            return float(json.loads(path.read_text(encoding="utf-8"))["temperature"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CEError(
+                f"--temperature {value}: not a number nor a JSON file with a "
+                f"'temperature' key ({exc})"
+            ) from None
+    try:
+        return float(value)
+    except ValueError:
+        raise CEError(f"--temperature {value!r}: expected a number or a JSON file") from None
+
+
+@cli.command("calibrate")
+@input_options
+@click.option("--bins", "n_bins", type=int, default=15, show_default=True, help="Number of bins.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["uniform", "quantile"]),
+    default="uniform",
+    show_default=True,
+    help="Equal-width or equal-mass bins.",
+)
+@click.option(
+    "--confidence",
+    type=click.Choice(["top-label", "positive"]),
+    default="top-label",
+    show_default=True,
+    help="positive: calibration of P(y=1) (binary).",
+)
+@click.option("--inputs", type=click.Choice(INPUT_KINDS), default="auto", show_default=True)
+@click.option(
+    "--temperature",
+    "temperature_spec",
+    default="1",
+    show_default=True,
+    metavar="T|FILE.json",
+    help="Divide logits by T first (or read T from a JSON file).",
+)
+@click.option("--fit-temperature", is_flag=True, help="Find T > 0 minimising the NLL.")
+@click.option(
+    "--save-temperature",
+    metavar="FILE.json",
+    help="Write the fitted temperature as JSON (for a training or serving config).",
+)
+@click.option("--plot", metavar="FILE.png|FILE.svg", help="Draw the reliability diagram.")
+@output_options
+@command
+def calibrate_command(
+    options: Any,
+    n_bins: int,
+    strategy: str,
+    confidence: str,
+    inputs: str,
+    temperature_spec: str,
+    fit_temperature: bool,
+    save_temperature: str | None,
+    plot: str | None,
+    fmt: str | None,
+    output: str | None,
+) -> None:
+    """Calibration: ECE, MCE, Brier, NLL, reliability bins, temperature scaling."""
+    from ce_cli.calibrate_report import CalibrationOptions, compute_calibration
+
+    if save_temperature and not fit_temperature:
+        raise CEError("--save-temperature needs --fit-temperature")
+    files = _input_files(options)
+    if plot:
+        from ce_cli.plots import check_plot_target
+
+        check_plot_target(plot, files)
+    calib = CalibrationOptions(
+        n_bins=n_bins,
+        strategy=strategy,
+        confidence=confidence,
+        temperature=_temperature(temperature_spec),
+        fit_temperature=fit_temperature,
+        inputs=inputs,
+    )
+    report = compute_calibration(options, calib)
+    if save_temperature:
+        import json
+
+        from ce_cli.render import write_atomic
+
+        write_atomic(
+            save_temperature,
+            json.dumps({"temperature": report.temperature, **(report.fit or {})}, indent=2) + "\n",
+            files,
+        )
+        click.echo(f"ce: wrote {save_temperature}", err=True)
+    if plot:
+        from ce_cli.plots import reliability_diagram
+
+        reliability_diagram(report, plot)
+        click.echo(f"ce: wrote {plot}", err=True)
+    emit(report, fmt, output, files)
+
+
+from ce_cli.cli_check import check_command  # noqa: E402  (it reuses the decorators above)
+
+cli.add_command(check_command, "check")
 
 
 def main() -> None:

@@ -131,7 +131,8 @@ def render_text(view: View, *, color: bool, width: int | None = None) -> str:
             title_justify="left",
         )
         for i, name in enumerate(table.columns):
-            rich_table.add_column(name, justify="left" if i == 0 else "right")
+            textual = all(isinstance(row[i], str) for row in table.rows if row[i] is not None)
+            rich_table.add_column(name, justify="left" if i == 0 or textual else "right")
         for row in table.rows:
             rich_table.add_row(*(fmt_number(v) for v in row))
         console.print(rich_table)
@@ -162,7 +163,15 @@ def write_atomic(path: str, text: str, inputs: list[str]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
-        os.replace(tmp, target)
+        publish(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def publish(tmp: str, target: Path) -> None:
+    """Give a finished temp file the usual permissions (mkstemp makes it 0600) and rename it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, target)

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from ce_cli.errors import CEError
 from ce_cli.io.batch import Batch
+from ce_cli.render import publish
 from ce_cli.scoring import RowTerms
 
 
@@ -98,7 +99,7 @@ class RowWriter:
             if self.writer is None:
                 Path(self.tmp).unlink(missing_ok=True)
                 return
-            os.replace(self.tmp, self.path)
+            publish(self.tmp, Path(self.path))
 
     def abort(self) -> None:
         """Drop a partial file: no half-written output."""

@@ -202,7 +202,7 @@ def compute_score(
     _check_options(score)
     dataset = Dataset(options, read_preds=True)
     layout = dataset.layout
-    classes = _class_set(layout)
+    classes = class_set(layout)
     setup, decided_by, notes = _setup(layout, classes, dataset.first_batch(), score, options)
 
     def work(acc: LossAccumulator, raw: RawBatch) -> None:
@@ -245,7 +245,7 @@ def _check_options(s: ScoreOptions) -> None:
         raise CEError(f"--top must be >= 0, not {s.top}")
 
 
-def _class_set(layout: Layout) -> tuple[str, ...]:
+def class_set(layout: Layout) -> tuple[str, ...]:
     if layout.classes is None:
         raise CEError(
             f"{layout.label_file}: the class set is unknown (string labels and one prediction "
@@ -290,7 +290,7 @@ def _geometry(layout: Layout, k: int, c: int, loss: str) -> tuple[str, str, str]
     return name, name, "softmax"
 
 
-def _decide_inputs(layout: Layout, first: Batch, requested: str, geometry: str) -> tuple[str, str]:
+def decide_inputs(layout: Layout, first: Batch, requested: str) -> tuple[str, str]:
     """(logits | probs, how it was decided) — once, before the first batch is scored."""
     if requested != "auto":
         return requested, f"--inputs {requested}"
@@ -317,7 +317,7 @@ def _setup(
     assert first.preds is not None and layout.preds is not None
     k, c = first.preds.shape[1], len(classes)
     name, loss, geometry = _geometry(layout, k, c, score.loss)
-    inputs, decided_by = _decide_inputs(layout, first, score.inputs, geometry)
+    inputs, decided_by = decide_inputs(layout, first, score.inputs)
     notes = [*list(layout.notes), f"inputs: {inputs} (from {decided_by})"]
     if layout.target_kind == "soft":
         notes.append("soft targets: CE = −Σ p log q (PyTorch's probability-target mode)")

@@ -1,0 +1,160 @@
+"""Pictures: the reliability diagram and the class-weights chart (matplotlib, optional extra).
+
+Files are written atomically in the format of their extension (.png or .svg).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ce_cli.errors import CEError
+from ce_cli.render import publish
+
+FORMATS = (".png", ".svg")
+SIZE_INCHES = (6.4, 6.4)
+DPI = 150
+
+
+def check_plot_target(path: str, inputs: list[str]) -> None:
+    """Fail early (before reading any data) on a bad --plot target or a missing matplotlib."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise CEError(f"--plot {path}: use a .png or .svg file name")
+    target = Path(path)
+    if not target.parent.exists():
+        raise CEError(f"--plot {path}: directory {target.parent} does not exist")
+    for src in inputs:
+        if target.exists() and Path(src).exists() and target.resolve() == Path(src).resolve():
+            raise CEError(f"--plot {path}: refusing to write over the input file {src}")
+    _pyplot()
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise CEError("--plot needs matplotlib: pip install 'ce-cli[plot]'") from None
+    return plt
+
+
+def _save(fig: Any, path: str) -> None:
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent or "."
+    )
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=DPI, format=target.suffix[1:])
+        publish(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def reliability_diagram(report: Any, path: str) -> None:
+    """Accuracy per bin against the diagonal, the gap shaded, confidences histogram beneath;
+    the before-fit bins as an outline when a temperature was fitted."""
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=SIZE_INCHES, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    _bars(top, report.bins, "after" if report.fit else "accuracy", "#4C72B0")
+    if report.fit and report.before:
+        _outline(top, report.before["bins"], f"before (T = {report.before['temperature']:g})")
+    top.plot([0, 1], [0, 1], linestyle="--", color="gray", linewidth=1, label="perfect")
+    top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
+    title = f"ECE {report.metrics['ece']:.4f}" if report.metrics["ece"] is not None else "ECE —"
+    if report.fit:
+        title = (
+            f"T = {report.fit['temperature']:.3f}: ECE {report.before['ece']:.4f} → "
+            f"{report.metrics['ece']:.4f}"
+        )
+    top.set_title(f"{Path(str(report.source.get('file', ''))).name} · {report.mode} · {title}")
+    top.legend(loc="upper left")
+    lefts = [b["lower"] for b in report.bins]
+    widths = [b["upper"] - b["lower"] for b in report.bins]
+    bottom.bar(
+        lefts,
+        [b["count"] for b in report.bins],
+        width=widths,
+        align="edge",
+        color="#999999",
+        edgecolor="white",
+    )
+    bottom.set(xlabel="confidence", ylabel="rows")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def _bars(ax: Any, bins: list[dict[str, Any]], label: str, color: str) -> None:
+    filled = [b for b in bins if b["accuracy"] is not None]
+    lefts = [b["lower"] for b in filled]
+    widths = [b["upper"] - b["lower"] for b in filled]
+    ax.bar(
+        lefts,
+        [b["accuracy"] for b in filled],
+        width=widths,
+        align="edge",
+        color=color,
+        edgecolor="white",
+        label=label,
+    )
+    ax.bar(
+        lefts,
+        [b["confidence"] - b["accuracy"] for b in filled],
+        width=widths,
+        bottom=[b["accuracy"] for b in filled],
+        align="edge",
+        color="#DD8452",
+        alpha=0.45,
+        edgecolor="none",
+        label="gap",
+    )
+
+
+def _outline(ax: Any, bins: list[dict[str, Any]], label: str) -> None:
+    filled = [b for b in bins if b["accuracy"] is not None]
+    ax.bar(
+        [b["lower"] for b in filled],
+        [b["accuracy"] for b in filled],
+        width=[b["upper"] - b["lower"] for b in filled],
+        align="edge",
+        fill=False,
+        edgecolor="black",
+        linewidth=0.8,
+        label=label,
+    )
+
+
+def weights_chart(report: Any, path: str) -> None:
+    """Class frequencies as bars, the weights as points on a second axis."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.5 * len(report.classes)), 4.8))
+    names = [c.name for c in report.classes]
+    ax.bar(names, [c.frequency or 0 for c in report.classes], color="#4C72B0", label="frequency")
+    ax.set_ylabel("frequency")
+    ax.tick_params(axis="x", labelrotation=45 if len(names) > 8 else 0)
+    twin = ax.twinx()
+    twin.plot(
+        names,
+        [c.weight if c.weight is not None else float("nan") for c in report.classes],
+        "o-",
+        color="#DD8452",
+        label="weight",
+    )
+    twin.set_ylabel(f"weight ({report.scheme})")
+    ax.set_title(
+        f"{Path(str(report.inputs.get('file', ''))).name} · {report.task} · "
+        f"imbalance {report.imbalance_ratio or float('nan'):.3g}"
+    )
+    fig.legend(loc="upper right")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
