@@ -21,6 +21,12 @@ _EXPORTS = {
     "ScoreOptions": "ce_cli.score_report",
     "ScoreReport": "ce_cli.score_report",
     "CEError": "ce_cli.errors",
+    "CalibrationOptions": "ce_cli.calibrate_report",
+    "compute_calibration": "ce_cli.calibrate_report",
+    "CalibrationReport": "ce_cli.calibrate_report",
+    "run_check": "ce_cli.check_report",
+    "CheckReport": "ce_cli.check_report",
+    "CheckOptions": "ce_cli.check",
 }
 
 __all__ = [*_EXPORTS, "__version__", "losses"]

@@ -1,0 +1,818 @@
+"""``ce check``'s rules: thresholds, configuration and baseline comparison.
+
+Pure logic over report dicts and numbers — no file is streamed here (``check_report.py`` runs
+the passes). Metric names, as ``--require``, ``--compare``, ``--max-regression`` and the JSON
+report's ``metrics`` spell them:
+
+==================  ======  ===========  ==================================================
+metric              better  from         meaning
+==================  ======  ===========  ==================================================
+``loss``            lower   score        the loss's mean, Σ s·l / Σ s·d (``ce score``'s mean)
+``accuracy``        higher  score        single-label accuracy
+``nce``             lower   score        normalised cross-entropy (He et al. 2014)
+``subset_accuracy`` higher  score        multi-label: every label right
+``hamming_loss``    lower   score        multi-label: share of wrong labels
+``kl_divergence``   lower   score        soft targets: KL(t‖p)
+``ece`` ``mce`` …   lower   calibration  ``ece mce rmsce adaptive_ece classwise_ece brier nll``
+``class_loss[C]``   lower   score        mean loss of the rows of class C
+``class_recall[C]`` higher  score        recall of class C
+==================  ======  ===========  ==================================================
+
+A threshold is ``METRIC OP LIMIT`` with OP one of ``<= < >= >``. A regression check compares
+the candidate with a baseline in the metric's direction: with margin m (absolute, or a
+percentage of |baseline|) it fails when the candidate is worse by more than m; with
+``fail_on='significant'`` only when the whole bootstrap interval of the difference is worse
+than m.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ce_cli.errors import CEError
+
+LOWER, HIGHER = "lower", "higher"
+FAIL_ON = ("value", "significant")
+STRATEGIES = ("uniform", "quantile")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    better: str  # lower | higher
+    source: str  # score | calibration
+    per_class: bool = False
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("loss", LOWER, "score"),
+        Metric("accuracy", HIGHER, "score"),
+        Metric("nce", LOWER, "score"),
+        Metric("subset_accuracy", HIGHER, "score"),
+        Metric("hamming_loss", LOWER, "score"),
+        Metric("kl_divergence", LOWER, "score"),
+        Metric("ece", LOWER, "calibration"),
+        Metric("mce", LOWER, "calibration"),
+        Metric("rmsce", LOWER, "calibration"),
+        Metric("adaptive_ece", LOWER, "calibration"),
+        Metric("classwise_ece", LOWER, "calibration"),
+        Metric("brier", LOWER, "calibration"),
+        Metric("nll", LOWER, "calibration"),
+        Metric("class_loss", LOWER, "score", per_class=True),
+        Metric("class_recall", HIGHER, "score", per_class=True),
+    )
+}
+ALIASES = {"normalized_cross_entropy": "nce", "kl": "kl_divergence"}
+CALIBRATION_METRICS = tuple(m.name for m in METRICS.values() if m.source == "calibration")
+EVERY_CLASS = "*"
+
+FLAG_THRESHOLDS: tuple[tuple[str, str, str], ...] = (
+    # (CheckOptions field / flag without --, metric, op)
+    ("max_loss", "loss", "<="),
+    ("min_accuracy", "accuracy", ">="),
+    ("max_nce", "nce", "<="),
+    ("max_ece", "ece", "<="),
+    ("max_mce", "mce", "<="),
+    ("max_brier", "brier", "<="),
+    ("max_nll", "nll", "<="),
+    ("min_subset_accuracy", "subset_accuracy", ">="),
+    ("max_hamming_loss", "hamming_loss", "<="),
+)
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+}
+_FAILS = {"<=": "above", "<": "not below", ">=": "below", ">": "not above"}
+_METRIC_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[(.+)\])?\s*$")
+_REQUIRE_RE = re.compile(r"^\s*(.+?)\s*(<=|>=|<|>)\s*([^<>=]+?)\s*$")
+
+ClassSpecs = Mapping[str, float] | float | str | Sequence[str] | None
+MarginSpecs = Mapping[str, float | str] | float | str | Sequence[str] | None
+
+
+# ---------------------------------------------------------------------- names
+def metric_key(metric: str, cls: str | None = None) -> str:
+    return f"{metric}[{cls}]" if cls is not None else metric
+
+
+def parse_metric(text: str, where: str) -> tuple[str, str | None]:
+    """``'ece'`` → ('ece', None); ``'class_loss[cat]'`` → ('class_loss', 'cat')."""
+    match = _METRIC_RE.match(text)
+    name = match.group(1).lower() if match else ""
+    name = ALIASES.get(name, name)
+    if not match or name not in METRICS:
+        raise CEError(
+            f"{where}: unknown metric {text.strip()!r}; known: {', '.join(_known_metrics())}"
+        )
+    cls = match.group(2)
+    metric = METRICS[name]
+    if metric.per_class and cls is None:
+        raise CEError(f"{where}: {name} is per class; name one, e.g. {name}[cat] or {name}[*]")
+    if not metric.per_class and cls is not None:
+        raise CEError(f"{where}: {name} is not per class; drop [{cls}]")
+    return name, None if cls is None else cls.strip()
+
+
+def _known_metrics() -> list[str]:
+    return [f"{m.name}[CLASS]" if m.per_class else m.name for m in METRICS.values()]
+
+
+def _number(text: Any, where: str) -> float:
+    if isinstance(text, bool):
+        raise CEError(f"{where}: expected a number, not {text!r}")
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise CEError(f"{where}: expected a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise CEError(f"{where}: expected a finite number, not {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------------- thresholds
+@dataclass(frozen=True)
+class Threshold:
+    """``metric[cls] op limit``; ``cls`` is a class name, ``*`` (every class) or None."""
+
+    metric: str
+    op: str
+    limit: float
+    cls: str | None = None
+    origin: str = ""  # the flag or text it came from, for messages
+
+    @property
+    def key(self) -> str:
+        return metric_key(self.metric, self.cls)
+
+    @property
+    def name(self) -> str:
+        return f"{self.key} {self.op} {self.limit:g}"
+
+
+def parse_requirement(text: str) -> Threshold:
+    """``'ece<=0.05'``, ``'accuracy >= 0.7'``, ``'class_recall[horse]>0.3'``."""
+    where = f"--require {text!r}"
+    match = _REQUIRE_RE.match(text)
+    if not match:
+        raise CEError(
+            f"{where}: expected METRIC OP NUMBER with OP one of <=, <, >=, > "
+            "(e.g. 'ece<=0.05' or 'class_recall[cat]>=0.5')"
+        )
+    metric, cls = parse_metric(match.group(1), where)
+    return Threshold(metric, match.group(2), _number(match.group(3), where), cls, origin=where)
+
+
+def parse_class_specs(specs: ClassSpecs, flag: str, metric: str, op: str) -> list[Threshold]:
+    """``cat=0.9`` (one class) or a bare ``0.9`` (every class); also a mapping or a number."""
+    out = []
+    for cls, raw in _class_items(specs, flag):
+        where = f"{flag} {raw if cls is None else f'{cls}={raw}'}"
+        value = _number(raw, where)
+        out.append(Threshold(metric, op, value, cls or EVERY_CLASS, origin=where))
+    return out
+
+
+def _class_items(specs: ClassSpecs, flag: str) -> list[tuple[str | None, Any]]:
+    if specs is None:
+        return []
+    if isinstance(specs, Mapping):
+        return [(None if k == EVERY_CLASS else str(k), v) for k, v in specs.items()]
+    if isinstance(specs, bool):
+        raise CEError(f"{flag}: expected CLASS=NUMBER or a NUMBER, not {specs!r}")
+    if isinstance(specs, (int, float)):
+        return [(None, specs)]
+    items = [specs] if isinstance(specs, str) else list(specs)
+    out: list[tuple[str | None, Any]] = []
+    for item in items:
+        if not isinstance(item, str):
+            out.append((None, item))
+            continue
+        name, eq, value = item.rpartition("=")
+        if not eq:
+            out.append((None, item.strip()))
+        elif not name.strip():
+            raise CEError(f"{flag} {item!r}: expected CLASS=NUMBER or a NUMBER for every class")
+        else:
+            cls = name.strip()
+            out.append((None if cls == EVERY_CLASS else cls, value.strip()))
+    return out
+
+
+def expand_classes(thresholds: Sequence[Threshold], classes: Sequence[str]) -> list[Threshold]:
+    """Per-class thresholds for these classes: ``*`` becomes one per class, except where the
+    same metric and operator name the class explicitly (the explicit limit wins)."""
+    explicit = {(t.metric, t.op, t.cls) for t in thresholds if t.cls not in (None, EVERY_CLASS)}
+    out: list[Threshold] = []
+    for t in thresholds:
+        if t.cls is None:
+            out.append(t)
+        elif t.cls == EVERY_CLASS:
+            out += [
+                Threshold(t.metric, t.op, t.limit, c, t.origin)
+                for c in classes
+                if (t.metric, t.op, c) not in explicit
+            ]
+        else:
+            if t.cls not in classes:
+                raise CEError(
+                    f"{t.origin}: no class {t.cls!r}; the classes are {', '.join(classes)}"
+                )
+            out.append(t)
+    seen: set[tuple[str, str, str | None]] = set()
+    unique = []
+    for t in reversed(out):  # a later spec for the same class and metric replaces an earlier
+        if t.cls is not None and (t.metric, t.op, t.cls) in seen:
+            continue
+        seen.add((t.metric, t.op, t.cls))
+        unique.append(t)
+    return unique[::-1]
+
+
+def expand_keys(keys: Sequence[tuple[str, str | None]], classes: Sequence[str]) -> list[str]:
+    """Metric keys with ``[*]`` spelled out per class (unknown classes are an error)."""
+    out: list[str] = []
+    for metric, cls in keys:
+        if cls == EVERY_CLASS:
+            out += [metric_key(metric, c) for c in classes]
+        elif cls is not None and cls not in classes:
+            raise CEError(
+                f"--compare {metric_key(metric, cls)}: no class {cls!r}; the classes are "
+                f"{', '.join(classes)}"
+            )
+        else:
+            out.append(metric_key(metric, cls))
+    return list(dict.fromkeys(out))
+
+
+# ---------------------------------------------------------------------- margins
+@dataclass(frozen=True)
+class Margin:
+    """How much worse than the baseline a metric may get: absolute, or % of |baseline|."""
+
+    amount: float = 0.0
+    relative: bool = False
+
+    def absolute(self, baseline: float) -> float:
+        return self.amount / 100 * abs(baseline) if self.relative else self.amount
+
+    def __str__(self) -> str:
+        return f"{self.amount:g}%" if self.relative else f"{self.amount:g}"
+
+
+def parse_margin(text: Any, where: str) -> Margin:
+    if isinstance(text, str) and text.strip().endswith("%"):
+        value, relative = _number(text.strip()[:-1], where), True
+    else:
+        value, relative = _number(text, where), False
+    if value < 0:
+        raise CEError(f"{where}: a margin must be >= 0, not {text}")
+    return Margin(value, relative)
+
+
+def parse_margins(specs: MarginSpecs) -> dict[str | None, Margin]:
+    """``0.01`` / ``2%`` (every compared metric) or ``METRIC=X`` (``class_loss=5%`` covers
+    every class; ``class_loss[cat]=0.1`` one)."""
+    if specs is None:
+        return {}
+    items: list[tuple[str | None, Any]]
+    if isinstance(specs, bool):
+        raise CEError(f"--max-regression: expected a number, X% or METRIC=X, not {specs!r}")
+    if isinstance(specs, Mapping):
+        items = [(str(k), v) for k, v in specs.items()]
+    elif isinstance(specs, (int, float)):
+        items = [(None, specs)]
+    else:
+        items = []
+        for item in [specs] if isinstance(specs, str) else list(specs):
+            if isinstance(item, str) and "=" in item:
+                left, _, value = item.rpartition("=")
+                items.append((left.strip(), value.strip()))
+            else:
+                items.append((None, item))
+    out: dict[str | None, Margin] = {}
+    for name, raw in items:
+        where = "--max-regression " + (str(raw) if name is None else f"{name}={raw}")
+        key: str | None = None
+        if name is not None:
+            match = _METRIC_RE.match(name)
+            base = ALIASES.get(match.group(1).lower(), match.group(1).lower()) if match else ""
+            if match and match.group(2) is None and base in METRICS:
+                key = base  # a family name (class_loss) covers every class
+            else:
+                metric, cls = parse_metric(name, where)
+                key = metric_key(metric, cls)
+        out[key] = parse_margin(raw, where)
+    return out
+
+
+def margin_for(key: str, margins: Mapping[str | None, Margin]) -> Margin:
+    if key in margins:
+        return margins[key]
+    family = key.split("[", 1)[0]
+    if family in margins:
+        return margins[family]
+    return margins.get(None, Margin())
+
+
+# ---------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class CheckOptions:
+    """What to check (``ce check`` options beyond the input and loss options)."""
+
+    max_loss: float | None = None
+    min_accuracy: float | None = None
+    max_nce: float | None = None
+    max_ece: float | None = None
+    max_mce: float | None = None
+    max_brier: float | None = None
+    max_nll: float | None = None
+    min_subset_accuracy: float | None = None
+    max_hamming_loss: float | None = None
+    require: tuple[str, ...] = ()
+    max_class_loss: ClassSpecs = None
+    min_class_recall: ClassSpecs = None
+    baseline: str | None = None
+    max_regression: MarginSpecs = None
+    compare: tuple[str, ...] = ()
+    bootstrap: int = 1000
+    seed: int = 0
+    fail_on: str = "value"  # value | significant
+    n_bins: int = 15
+    strategy: str = "uniform"
+
+
+@dataclass(frozen=True)
+class CheckPlan:
+    """The options, parsed and validated before any file is read."""
+
+    thresholds: tuple[Threshold, ...]
+    margins: dict[str | None, Margin]
+    compare: tuple[tuple[str, str | None], ...]
+    baseline: str | None
+    bootstrap: int
+    seed: int
+    fail_on: str
+    n_bins: int
+    strategy: str
+
+    def metrics(self) -> set[str]:
+        """Every metric (family) a threshold or --compare names."""
+        return {t.metric for t in self.thresholds} | {m for m, _ in self.compare}
+
+    @property
+    def needs_calibration(self) -> bool:
+        wanted = {t.metric for t in self.thresholds}
+        if self.baseline:
+            wanted |= {m for m, _ in self.compare}
+        return any(METRICS[m].source == "calibration" for m in wanted)
+
+    @property
+    def per_class_regression(self) -> bool:
+        if not self.baseline:
+            return False
+        return any(t.cls is not None for t in self.thresholds) or any(
+            c is not None for _, c in self.compare
+        )
+
+
+def make_plan(check: CheckOptions) -> CheckPlan:
+    thresholds: list[Threshold] = []
+    for name, metric, op in FLAG_THRESHOLDS:
+        value = getattr(check, name)
+        if value is not None:
+            flag = "--" + name.replace("_", "-")
+            limit = _number(value, flag)
+            thresholds.append(Threshold(metric, op, limit, origin=f"{flag} {limit:g}"))
+    thresholds += [parse_requirement(r) for r in _strings(check.require)]
+    thresholds += parse_class_specs(check.max_class_loss, "--max-class-loss", "class_loss", "<=")
+    thresholds += parse_class_specs(
+        check.min_class_recall, "--min-class-recall", "class_recall", ">="
+    )
+    compare = tuple(parse_metric(c, f"--compare {c}") for c in _strings(check.compare))
+    if check.fail_on not in FAIL_ON:
+        raise CEError(f"--fail-on must be one of {', '.join(FAIL_ON)}, not {check.fail_on!r}")
+    if check.bootstrap < 0:
+        raise CEError(f"--bootstrap must be >= 0 (0 turns it off), not {check.bootstrap}")
+    if check.n_bins < 1:
+        raise CEError(f"--bins must be at least 1, not {check.n_bins}")
+    if check.strategy not in STRATEGIES:
+        raise CEError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {check.strategy!r}")
+    if check.fail_on == "significant" and check.bootstrap == 0:
+        raise CEError(
+            "--fail-on significant needs the bootstrap interval; --bootstrap 0 turns it off"
+        )
+    margins = parse_margins(check.max_regression)
+    if not check.baseline:
+        for flag, given in (
+            ("--max-regression", bool(margins)),
+            ("--compare", bool(compare)),
+            ("--fail-on significant", check.fail_on == "significant"),
+        ):
+            if given:
+                raise CEError(f"{flag} compares with a baseline; pass --baseline FILE too")
+    if not thresholds and not check.baseline:
+        raise CEError(
+            "nothing to check: give a threshold (--max-loss, --min-accuracy, --max-ece, "
+            "--require 'METRIC<=X', …) or --baseline FILE, on the command line or in "
+            "pyproject.toml [tool.ce.check] / ce.toml [check]"
+        )
+    return CheckPlan(
+        thresholds=tuple(thresholds),
+        margins=margins,
+        compare=compare,
+        baseline=check.baseline,
+        bootstrap=check.bootstrap,
+        seed=check.seed,
+        fail_on=check.fail_on,
+        n_bins=check.n_bins,
+        strategy=check.strategy,
+    )
+
+
+def _strings(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def regression_keys(
+    plan: CheckPlan, thresholds: Sequence[Threshold], classes: Sequence[str]
+) -> list[str]:
+    """The metrics compared with a baseline: the loss always, every metric with a threshold
+    (per class: the classes it names), and every ``--compare`` metric."""
+    keys = ["loss"] + [t.key for t in thresholds] + expand_keys(plan.compare, classes)
+    return list(dict.fromkeys(keys))
+
+
+# ---------------------------------------------------------------------- applicability
+def not_applicable(metric: str, target_kind: str) -> str | None:
+    """Why ``metric`` has no meaning for this kind of target, or None."""
+    multilabel = target_kind == "multi-hot"
+    if metric == "accuracy" and multilabel:
+        return (
+            "accuracy is for single-label data; this file is multi-label (use "
+            "--min-subset-accuracy or --max-hamming-loss)"
+        )
+    if metric in ("subset_accuracy", "hamming_loss") and not multilabel:
+        return f"{metric} is for multi-label data; this file is single-label (use --min-accuracy)"
+    if metric == "kl_divergence" and target_kind != "soft":
+        return "kl_divergence is defined for soft targets only"
+    return None
+
+
+# ---------------------------------------------------------------------- metrics from reports
+def score_metrics(report: Mapping[str, Any]) -> dict[str, float | None]:
+    """The check metrics of a ``ce score`` report dict."""
+    kind = report.get("target_kind")
+    out: dict[str, float | None] = {"loss": report["loss"]["mean"]}
+    if kind == "multi-hot":
+        out["subset_accuracy"] = report.get("subset_accuracy")
+        out["hamming_loss"] = report.get("hamming_loss")
+    else:
+        out["accuracy"] = report.get("accuracy")
+    out["nce"] = report.get("normalized_cross_entropy")
+    if kind == "soft":
+        out["kl_divergence"] = report.get("kl_divergence")
+    for c in report.get("per_class", []):
+        out[metric_key("class_loss", c["name"])] = c.get("mean_loss")
+        out[metric_key("class_recall", c["name"])] = c.get("recall")
+    return out
+
+
+def calibration_metrics(report: Mapping[str, Any]) -> dict[str, float | None]:
+    """The check metrics of a calibration report dict (top-level numbers or null)."""
+    out: dict[str, float | None] = {}
+    for name in CALIBRATION_METRICS:
+        value = report.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value) if math.isfinite(value) else None
+        elif value is None and name in report:
+            out[name] = None
+    return out
+
+
+@dataclass
+class BaselineReport:
+    """A JSON report used as a baseline: its metrics, and what it was computed with."""
+
+    path: str
+    kind: str  # score | check | calibration
+    metrics: dict[str, float | None]
+    loss_name: str | None = None
+    parameters: dict[str, Any] | None = None
+    n_used: int | None = None
+    classes: list[str] | None = None
+
+
+def baseline_from_report(data: Any, path: str, schema_version: int) -> BaselineReport:
+    """Read the metrics of a ``ce score`` / ``ce check`` / ``ce calibrate`` JSON report."""
+    if not isinstance(data, dict) or "kind" not in data:
+        raise CEError(
+            f"--baseline {path}: not a ce JSON report (no 'kind'); pass a report written by "
+            "ce score/ce check --format json, or the baseline model's predictions"
+        )
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > schema_version:
+        raise CEError(
+            f"--baseline {path}: schema_version {version!r} is not one this ce reads "
+            f"(<= {schema_version}); upgrade ce or recreate the report"
+        )
+    kind = data["kind"]
+    try:
+        if kind == "score":
+            return BaselineReport(
+                path,
+                kind,
+                score_metrics(data),
+                data["loss"]["name"],
+                data.get("parameters"),
+                data.get("n_used"),
+                [c["name"] for c in data.get("per_class", [])],
+            )
+        if kind == "check":
+            metrics = {
+                str(k): (None if v is None else float(v)) for k, v in data["metrics"].items()
+            }
+            loss = data.get("loss") or {}
+            return BaselineReport(
+                path,
+                kind,
+                metrics,
+                loss.get("name"),
+                loss.get("parameters"),
+                data.get("n_used"),
+                data.get("classes"),
+            )
+        if kind in ("calibration", "calibrate"):
+            return BaselineReport(path, kind, calibration_metrics(data), n_used=data.get("n_used"))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CEError(
+            f"--baseline {path}: a {kind} report without the expected keys ({exc})"
+        ) from None
+    raise CEError(
+        f"--baseline {path}: a {kind!r} report has no metrics to compare; use a ce score or "
+        "ce check JSON report"
+    )
+
+
+# ---------------------------------------------------------------------- evaluation
+@dataclass
+class CheckResult:
+    """One check: a threshold, or a regression against the baseline."""
+
+    name: str
+    kind: str  # threshold | regression
+    metric: str  # key, e.g. loss or class_loss[cat]
+    op: str
+    threshold: float | None  # regression: the bound baseline ± margin
+    value: float | None
+    passed: bool
+    message: str
+    baseline: float | None = None
+    delta: float | None = None  # value − baseline
+    margin: str | None = None
+    ci: dict[str, float] | None = None  # {low, high, level, replicates}: of the delta
+    decided_by: str = "value"  # value | interval
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "metric": self.metric,
+            "op": self.op,
+            "threshold": self.threshold,
+            "value": self.value,
+            "baseline": self.baseline,
+            "delta": self.delta,
+            "margin": self.margin,
+            "ci": self.ci,
+            "decided_by": self.decided_by,
+            "passed": self.passed,
+            "message": self.message,
+        }
+
+
+def evaluate_threshold(t: Threshold, value: float | None, baseline: float | None) -> CheckResult:
+    delta = None if value is None or baseline is None else value - baseline
+    if value is None:
+        passed, message = False, f"{t.key} is undefined here, so {t.op} {t.limit:g} cannot hold"
+    else:
+        passed = OPS[t.op](value, t.limit)
+        message = (
+            f"{t.key} = {value:.6g} {t.op} {t.limit:g}"
+            if passed
+            else f"{t.key} = {value:.6g} is {_FAILS[t.op]} the limit {t.limit:g} ({t.origin})"
+        )
+    return CheckResult(
+        t.name, "threshold", t.key, t.op, t.limit, value, passed, message, baseline, delta
+    )
+
+
+def evaluate_regression(
+    key: str,
+    value: float | None,
+    baseline: float,
+    margin: Margin,
+    *,
+    fail_on: str = "value",
+    interval: Any = None,
+) -> CheckResult:
+    """Fail when ``value`` is worse than ``baseline`` by more than the margin (or, with
+    ``fail_on='significant'`` and an interval, when all of the interval is)."""
+    metric = METRICS[key.split("[", 1)[0]]
+    lower = metric.better == LOWER
+    m = margin.absolute(baseline)
+    bound = baseline + m if lower else baseline - m
+    op = "<=" if lower else ">="
+    name = f"{key} vs baseline"
+    ci = None
+    if interval is not None:
+        ci = {
+            "estimate": interval.estimate,
+            "low": interval.low,
+            "high": interval.high,
+            "level": interval.level,
+            "replicates": interval.replicates,
+        }
+    if value is None:
+        return CheckResult(
+            name,
+            "regression",
+            key,
+            op,
+            bound,
+            None,
+            False,
+            f"{key} is undefined here (baseline {baseline:.6g})",
+            baseline,
+            None,
+            str(margin),
+            ci,
+        )
+    delta = value - baseline
+    worse_by = delta if lower else -delta
+    by_value = worse_by <= m
+    direction = "higher" if lower else "lower"
+    if fail_on == "significant" and interval is not None:
+        # worse by more than m over the whole interval
+        best_case = interval.low if lower else -interval.high
+        passed = not best_case > m
+        level = f"{interval.level:.0%}"
+        span = f"[{interval.low:+.6g}, {interval.high:+.6g}]"
+        if passed and not by_value:
+            message = (
+                f"{key} = {value:.6g} is worse than the baseline {baseline:.6g} by "
+                f"{worse_by:.6g}, but the {level} interval of the difference {span} reaches "
+                f"the allowed {m:.6g}: not significant"
+            )
+        elif passed:
+            message = f"{key} = {value:.6g}, baseline {baseline:.6g}, difference {span} ({level})"
+        else:
+            message = (
+                f"{key} = {value:.6g} is {direction} than the baseline {baseline:.6g}: the "
+                f"{level} interval of the difference {span} is worse than the allowed "
+                f"{m:.6g} throughout"
+            )
+        return CheckResult(
+            name,
+            "regression",
+            key,
+            op,
+            bound,
+            value,
+            passed,
+            message,
+            baseline,
+            delta,
+            str(margin),
+            ci,
+            "interval",
+        )
+    if by_value:
+        message = f"{key} = {value:.6g}, baseline {baseline:.6g} (allowed {op} {bound:.6g})"
+    else:
+        message = (
+            f"{key} = {value:.6g} is {direction} than the baseline {baseline:.6g} by "
+            f"{worse_by:.6g} (allowed {m:.6g})"
+        )
+    if fail_on == "significant":
+        message += "; no bootstrap interval for this metric: compared by value"
+    return CheckResult(
+        name,
+        "regression",
+        key,
+        op,
+        bound,
+        value,
+        by_value,
+        message,
+        baseline,
+        delta,
+        str(margin),
+        ci,
+    )
+
+
+# ---------------------------------------------------------------------- configuration
+CONFIG_FILES = ("ce.toml", "pyproject.toml")
+
+
+@dataclass
+class Config:
+    """The ``check`` table of a TOML file; keys are flag names without dashes."""
+
+    path: str
+    table: str  # "[check]" or "[tool.ce.check]"
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path} {self.table}"
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise CEError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CEError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _check_table(data: dict[str, Any], path: Path) -> tuple[str, Any] | None:
+    if path.name == "pyproject.toml" or "tool" in data:
+        tool = data.get("tool")
+        ce = tool.get("ce") if isinstance(tool, dict) else None
+        if isinstance(ce, dict) and "check" in ce:
+            return "[tool.ce.check]", ce["check"]
+    if path.name != "pyproject.toml" and "check" in data:
+        return "[check]", data["check"]
+    return None
+
+
+def read_config(path: str | Path) -> Config:
+    """An explicit ``--config FILE``: its ``[check]`` table (``[tool.ce.check]`` in a
+    pyproject.toml)."""
+    p = Path(path)
+    found = _check_table(load_toml(p), p)
+    if found is None:
+        table = "[tool.ce.check]" if p.name == "pyproject.toml" else "[check]"
+        raise CEError(f"--config {path}: the file has no {table} table")
+    return _config(p, *found)
+
+
+def find_config(directory: str | Path = ".") -> Config | None:
+    """``ce.toml`` with a ``[check]`` table, else ``pyproject.toml`` with ``[tool.ce.check]``,
+    in this directory only."""
+    for name in CONFIG_FILES:
+        p = Path(directory) / name
+        if p.is_file():
+            found = _check_table(load_toml(p), p)
+            if found is not None:
+                return _config(Path(name) if Path(directory) == Path(".") else p, *found)
+    return None
+
+
+def _config(path: Path, table: str, values: Any) -> Config:
+    if not isinstance(values, dict):
+        raise CEError(f"{path}: {table} must be a table of options")
+    normalised: dict[str, Any] = {}
+    for key, value in values.items():
+        name = str(key).replace("_", "-")
+        if name in normalised:
+            raise CEError(f"{path} {table}: {key!r} is given twice (with - and _)")
+        normalised[name] = value
+    return Config(str(path), table, normalised)
+
+
+def config_list(value: Any, key: str, where: str) -> list[str]:
+    """A list-valued option from the file: a string, a number, a list of them, or a table
+    ``{cat = 0.9}`` (→ ``cat=0.9``)."""
+    if isinstance(value, dict):
+        return [f"{k}={_scalar(v, key, where)}" for k, v in value.items()]
+    if isinstance(value, list):
+        return [_scalar(v, key, where) for v in value]
+    return [_scalar(value, key, where)]
+
+
+def _scalar(value: Any, key: str, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise CEError(f"{where}: {key} = {value!r}: expected a string or a number")
+    return str(value)
