@@ -166,10 +166,6 @@ class CheckReport:
         if self.baseline is not None:
             summary.append(("baseline", self.baseline.file))
         columns, rows = self.rows()
-        # render_text's rich tables read markup in cells: '[cat]' in class_loss[cat] would vanish
-        from rich.markup import escape
-
-        rows = [[escape(r[0]), *r[1:]] for r in rows]
         title = f"ce check · {self.source.get('file', '')}"
         return View(title, summary, [Table(columns, rows)], self.warnings, self.notes)
 

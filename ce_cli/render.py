@@ -109,6 +109,7 @@ def render_text(view: View, *, color: bool, width: int | None = None) -> str:
     from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table as RichTable
+    from rich.text import Text
 
     out = io.StringIO()
     console = Console(
@@ -133,8 +134,8 @@ def render_text(view: View, *, color: bool, width: int | None = None) -> str:
         for i, name in enumerate(table.columns):
             textual = all(isinstance(row[i], str) for row in table.rows if row[i] is not None)
             rich_table.add_column(name, justify="left" if i == 0 or textual else "right")
-        for row in table.rows:
-            rich_table.add_row(*(fmt_number(v) for v in row))
+        for row in table.rows:  # Text, not markup: '[cat]' in class_loss[cat] must stay
+            rich_table.add_row(*(Text(fmt_number(v)) for v in row))
         console.print(rich_table)
     if view.warnings:
         text = "\n".join(f"• {w}" for w in view.warnings)
