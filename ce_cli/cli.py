@@ -20,12 +20,12 @@ from ce_cli import __version__
 from ce_cli.choices import (
     INPUT_FORMATS,
     INPUT_KINDS,
-    LOSSES,
     OUTPUT_FORMATS,
     REDUCTIONS,
     TASKS,
     WEIGHT_SCHEMES,
 )
+from ce_cli.cli_options import loss_options, temperature_option
 from ce_cli.errors import CEError
 
 EXIT_ERROR = 2
@@ -293,54 +293,7 @@ def weights_command(
 
 @cli.command("score")
 @input_options
-@click.option(
-    "--loss",
-    type=click.Choice(LOSSES),
-    default="auto",
-    show_default=True,
-    help="auto: multiclass → ce; binary and multi-label → bce.",
-)
-@click.option(
-    "--inputs",
-    type=click.Choice(INPUT_KINDS),
-    default="auto",
-    show_default=True,
-    help="Are the predictions logits or probabilities?",
-)
-@click.option(
-    "--alpha",
-    metavar="W",
-    help="Class weights: balanced, a comma list, a weights JSON (ce weights -o), or "
-    "for sigmoid focal the weight of positives in [0, 1] (default 0.25).",
-)
-@click.option(
-    "--pos-weight",
-    metavar="P",
-    help="PyTorch's pos_weight: balanced, a number, or one per column (bce).",
-)
-@click.option(
-    "--label-smoothing",
-    type=float,
-    default=0.0,
-    show_default=True,
-    metavar="EPS",
-    help="PyTorch's label_smoothing (bce: targets y(1−ε)+ε/2).",
-)
-@click.option(
-    "--temperature",
-    type=float,
-    default=1.0,
-    show_default=True,
-    metavar="T",
-    help="Divide logits by T first.",
-)
-@click.option(
-    "--gamma",
-    type=float,
-    default=2.0,
-    show_default=True,
-    help="Focal loss focusing parameter (>= 0).",
-)
+@loss_options
 @click.option(
     "--reduction",
     type=click.Choice(REDUCTIONS),
@@ -355,13 +308,6 @@ def weights_command(
     show_default=True,
     metavar="K",
     help="List the K rows with the highest loss.",
-)
-@click.option(
-    "--on-invalid",
-    type=click.Choice(["error", "skip"]),
-    default="error",
-    show_default=True,
-    help="NaN/inf predictions: stop, or skip and count them.",
 )
 @output_options
 @command
@@ -414,25 +360,6 @@ def _score_rows(
     sys.stdout.write(render_text(view, color=color, width=width))
 
 
-def _temperature(value: str) -> float:
-    """A number, or a JSON file with a "temperature" key (as written by --save-temperature)."""
-    path = Path(value)
-    if path.suffix.lower() == ".json" or path.is_file():
-        import json
-
-        try:
-            return float(json.loads(path.read_text(encoding="utf-8"))["temperature"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CEError(
-                f"--temperature {value}: not a number nor a JSON file with a "
-                f"'temperature' key ({exc})"
-            ) from None
-    try:
-        return float(value)
-    except ValueError:
-        raise CEError(f"--temperature {value!r}: expected a number or a JSON file") from None
-
-
 @cli.command("calibrate")
 @input_options
 @click.option("--bins", "n_bins", type=int, default=15, show_default=True, help="Number of bins.")
@@ -451,14 +378,7 @@ def _temperature(value: str) -> float:
     help="positive: calibration of P(y=1) (binary).",
 )
 @click.option("--inputs", type=click.Choice(INPUT_KINDS), default="auto", show_default=True)
-@click.option(
-    "--temperature",
-    "temperature_spec",
-    default="1",
-    show_default=True,
-    metavar="T|FILE.json",
-    help="Divide logits by T first (or read T from a JSON file).",
-)
+@temperature_option
 @click.option("--fit-temperature", is_flag=True, help="Find T > 0 minimising the NLL.")
 @click.option(
     "--save-temperature",
@@ -474,7 +394,7 @@ def calibrate_command(
     strategy: str,
     confidence: str,
     inputs: str,
-    temperature_spec: str,
+    temperature: float,
     fit_temperature: bool,
     save_temperature: str | None,
     plot: str | None,
@@ -495,7 +415,7 @@ def calibrate_command(
         n_bins=n_bins,
         strategy=strategy,
         confidence=confidence,
-        temperature=_temperature(temperature_spec),
+        temperature=temperature,
         fit_temperature=fit_temperature,
         inputs=inputs,
     )

@@ -14,14 +14,14 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
 from ce_cli.check import FLAG_THRESHOLDS, Config, config_list, find_config, read_config
-from ce_cli.choices import INPUT_KINDS, LOSSES, OUTPUT_FORMATS
+from ce_cli.choices import OUTPUT_FORMATS
+from ce_cli.cli_options import loss_options, stack
 from ce_cli.errors import CEError
 
 LOSS_KEYS = (
@@ -49,77 +49,7 @@ _THRESHOLD_HELP = {
 }
 
 
-def _stack(options: list[Callable[[Any], Any]]) -> Callable[[Callable[..., Any]], Any]:
-    def decorate(func: Callable[..., Any]) -> Any:
-        for option in reversed(options):
-            func = option(func)
-        return func
-
-    return decorate
-
-
-loss_options = _stack(
-    [
-        click.option(
-            "--loss",
-            type=click.Choice(LOSSES),
-            default="auto",
-            show_default=True,
-            help="auto: multiclass → ce; binary and multi-label → bce.",
-        ),
-        click.option(
-            "--inputs",
-            type=click.Choice(INPUT_KINDS),
-            default="auto",
-            show_default=True,
-            help="Are the predictions logits or probabilities?",
-        ),
-        click.option(
-            "--alpha",
-            metavar="W",
-            help="Class weights: balanced, a comma list, a weights JSON (ce weights -o), or "
-            "for sigmoid focal the weight of positives in [0, 1] (default 0.25).",
-        ),
-        click.option(
-            "--pos-weight",
-            metavar="P",
-            help="PyTorch's pos_weight: balanced, a number, or one per column (bce).",
-        ),
-        click.option(
-            "--label-smoothing",
-            type=float,
-            default=0.0,
-            show_default=True,
-            metavar="EPS",
-            help="PyTorch's label_smoothing (bce: targets y(1−ε)+ε/2).",
-        ),
-        click.option(
-            "--temperature",
-            type=float,
-            default=1.0,
-            show_default=True,
-            metavar="T",
-            help="Divide logits by T first.",
-        ),
-        click.option(
-            "--gamma",
-            type=float,
-            default=2.0,
-            show_default=True,
-            help="Focal loss focusing parameter (>= 0).",
-        ),
-        click.option(
-            "--on-invalid",
-            type=click.Choice(["error", "skip"]),
-            default="error",
-            show_default=True,
-            help="NaN/inf predictions: stop, or skip and count them.",
-        ),
-    ]
-)
-"""The loss options of ``ce score`` (without --reduction and --top)."""
-
-calibration_options = _stack(
+calibration_options = stack(
     [
         click.option(
             "--bins",
@@ -140,7 +70,7 @@ calibration_options = _stack(
     ]
 )
 
-threshold_options = _stack(
+threshold_options = stack(
     [
         *(
             click.option(
@@ -177,7 +107,7 @@ threshold_options = _stack(
     ]
 )
 
-baseline_options = _stack(
+baseline_options = stack(
     [
         click.option(
             "--baseline",
@@ -221,7 +151,7 @@ baseline_options = _stack(
     ]
 )
 
-config_options = _stack(
+config_options = stack(
     [
         click.option(
             "--config",
