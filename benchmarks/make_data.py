@@ -1,0 +1,125 @@
+"""Generate the benchmark inputs under benchmarks/data/ (deterministic, numpy seed 0).
+
+    big.parquet      1,000,000 rows: int64 `label`, float32 `logit_0..logit_99` (snappy,
+                     dictionary encoding on the label only)
+    big.csv            200,000 rows: the first 200k rows of big.parquet as CSV
+    big4x.parquet    4,000,000 rows: big.parquet followed by 3M more rows (peak-memory check)
+
+Rows are produced in blocks of 125,000 (one Parquet row group each); block i is drawn
+from its own generator seeded with (SEED, i), so block i is the same in every file and
+big4x.parquet starts with exactly the rows of big.parquet. Memory stays at one block
+(~50 MB) whatever the file size. Existing files are kept unless --force is given.
+
+Usage: python benchmarks/make_data.py [--force] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+SEED = 0
+NUM_CLASSES = 100
+BLOCK_ROWS = 125_000  # one Parquet row group per block (~128k rows)
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+# name → number of rows
+FILES = {
+    "big.parquet": 1_000_000,
+    "big.csv": 200_000,
+    "big4x.parquet": 4_000_000,
+}
+
+
+def make_block(index: int, rows: int = BLOCK_ROWS) -> pa.Table:
+    """Block `index`: labels uniform over the classes, logits N(0, 2²) plus 4 on the label.
+
+    That gives a realistic, not-too-easy classifier (mean CE around 2.4, accuracy ~25 %).
+    Logits are drawn class-major, so every column is a contiguous array (no transpose).
+    """
+    rng = np.random.default_rng([SEED, index])
+    label = rng.integers(0, NUM_CLASSES, size=rows, dtype=np.int64)
+    logits = rng.standard_normal((NUM_CLASSES, rows), dtype=np.float32)
+    logits *= 2.0
+    logits[label, np.arange(rows)] += 4.0
+    columns = {"label": pa.array(label)}
+    for c in range(NUM_CLASSES):
+        columns[f"logit_{c}"] = pa.array(logits[c])
+    return pa.table(columns)
+
+
+def blocks(total_rows: int) -> Iterator[pa.Table]:
+    """The first `total_rows` rows, block by block (the last block may be cut short)."""
+    index = 0
+    while total_rows > 0:
+        rows = min(BLOCK_ROWS, total_rows)
+        yield make_block(index, BLOCK_ROWS).slice(0, rows)
+        total_rows -= rows
+        index += 1
+
+
+def write_parquet(path: Path, total_rows: int) -> None:
+    writer = None
+    try:
+        for table in blocks(total_rows):
+            if writer is None:
+                # Dictionary encoding only for the label: model outputs are high-entropy floats,
+                # for which a dictionary only adds a page to decode (and ~45 % to the file).
+                writer = pq.ParquetWriter(
+                    path, table.schema, compression="snappy", use_dictionary=["label"]
+                )
+            writer.write_table(table, row_group_size=BLOCK_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def write_csv(path: Path, total_rows: int) -> None:
+    writer = None
+    try:
+        for table in blocks(total_rows):
+            if writer is None:
+                writer = pacsv.CSVWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--force", action="store_true", help="regenerate existing files")
+    parser.add_argument("--out", type=Path, default=DATA_DIR, help=f"default: {DATA_DIR}")
+    args = parser.parse_args(argv)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, rows in FILES.items():
+        path = args.out / name
+        if path.exists() and not args.force:
+            print(f"{path}: exists, kept (--force to regenerate)")
+            continue
+        start = time.perf_counter()
+        # Write to a temporary name and rename, so an interrupted run leaves no partial file
+        # that a later run would mistake for a finished one.
+        tmp = path.with_name(path.name + ".tmp")
+        if name.endswith(".csv"):
+            write_csv(tmp, rows)
+        else:
+            write_parquet(tmp, rows)
+        tmp.replace(path)
+        size = path.stat().st_size / 2**20
+        elapsed = time.perf_counter() - start
+        print(f"{path}: {rows:,} rows, {size:,.0f} MiB, {elapsed:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
