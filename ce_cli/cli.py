@@ -29,6 +29,7 @@ from ce_cli.cli_options import loss_options, temperature_option
 from ce_cli.errors import CEError
 
 EXIT_ERROR = 2
+DEFAULT_BATCH_SIZE = 32768  # ce_cli.io.dataset.DEFAULT_BATCH_SIZE (not imported: --help stays fast)
 
 
 class CEGroup(click.Group):
@@ -102,7 +103,7 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--batch-size",
             type=int,
-            default=65536,
+            default=DEFAULT_BATCH_SIZE,
             show_default=True,
             help="Rows per record batch (bounds memory).",
         ),

@@ -396,3 +396,29 @@ def test_reduction_none_error_leaves_no_file(tmp_path: Path) -> None:
     out = tmp_path / "rows.csv"
     assert_user_error(run("score", path, "--reduction", "none", "-o", str(out)))
     assert not out.exists() and list(tmp_path.glob(".rows*")) == []
+
+
+def test_row_argmax_matches_numpy_on_both_memory_orders() -> None:
+    from ce_cli.scoring import row_argmax
+
+    rng = np.random.default_rng(4)
+    x = rng.integers(0, 4, size=(1000, 7)).astype(np.float32)  # many ties: first index wins
+    expected = np.argmax(x, axis=1)
+    np.testing.assert_array_equal(row_argmax(np.asfortranarray(x)), expected)
+    np.testing.assert_array_equal(row_argmax(np.ascontiguousarray(x)), expected)
+
+
+def test_integer_labels_match_integer_column_suffixes(tmp_path: Path) -> None:
+    one_based = write_parquet(
+        tmp_path / "o.parquet",
+        label=[1, 3, 2],
+        logit_1=[2.0, 0.0, 0.0],
+        logit_2=[0.0, 0.0, 2.0],
+        logit_3=[0.0, 2.0, 0.0],
+    )
+    report = score(one_based)
+    assert report["accuracy"] == 1.0 and [c["name"] for c in report["per_class"]] == ["1", "2", "3"]
+    bad = write_parquet(
+        tmp_path / "b.parquet", label=[1, 0], logit_1=[2.0, 0.0], logit_2=[0.0, 1.0]
+    )
+    assert_user_error(run("score", bad), "outside the class set", "row 2")

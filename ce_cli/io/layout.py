@@ -139,9 +139,7 @@ class Layout:
 
     def _ints_to_index(self, labels: np.ndarray, ignored: np.ndarray, row_start: int) -> np.ndarray:
         if self._int_names is not None:
-            index = np.full(labels.shape, -1, dtype=np.int64)
-            for value, i in self._int_names.items():
-                index[labels == value] = i
+            index = self._lookup_int_names(labels)
         else:
             index = labels.astype(np.int64, copy=True)
         limit = self.n_classes
@@ -165,6 +163,16 @@ class Layout:
             )
         index[ignored] = 0
         return index
+
+    def _lookup_int_names(self, labels: np.ndarray) -> np.ndarray:
+        """Integer labels → class positions by the classes' integer names (-1: not a class)."""
+        assert self._int_names is not None
+        values = np.array(sorted(self._int_names), dtype=np.int64)
+        positions = np.array([self._int_names[v] for v in values.tolist()], dtype=np.int64)
+        if np.array_equal(values, positions):  # names 0 … C-1 in order: the identity
+            return labels.astype(np.int64, copy=True)
+        where = np.clip(np.searchsorted(values, labels), 0, values.size - 1)
+        return np.where(values[where] == labels, positions[where], -1)
 
     def _names_to_index(
         self, codes: np.ndarray, values: list[object], row_start: int
