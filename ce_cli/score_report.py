@@ -256,7 +256,7 @@ def class_set(layout: Layout) -> tuple[str, ...]:
 
 def _geometry(layout: Layout, k: int, c: int, loss: str) -> tuple[str, str, str]:
     """(loss name reported, internal loss, geometry) for this task and column count."""
-    file, task = layout.pred_file, layout.task
+    file = layout.pred_file
     if layout.target_kind == "multi-hot":
         if loss == "ce":
             raise CEError(
@@ -285,8 +285,6 @@ def _geometry(layout: Layout, k: int, c: int, loss: str) -> tuple[str, str, str]
     if loss == "bce":
         return "bce", "bce", "sigmoid"
     name = "ce" if loss == "auto" else loss
-    if task == "binary" and loss == "auto":
-        name = "ce"
     return name, name, "softmax"
 
 
@@ -360,6 +358,7 @@ def _setup(
         focal_alpha=focal_alpha,
         top_k=score.top,
         on_invalid=score.on_invalid,
+        name=name,
         file=layout.pred_file,
         columns=layout.preds.names,
     )
@@ -524,7 +523,7 @@ def _report(
             else "every used row has class weight 0"
         )
         raise CEError(f"{layout.pred_file}: the mean loss is undefined: {why}")
-    name = _reported_name(score.loss, s)
+    name = s.name
     mean = acc.loss_sum / acc.denom_sum
     value = {"mean": mean, "sum": acc.loss_sum, "none": None}[score.reduction]
     task = layout.task or ("binary" if len(classes) <= 2 else "multiclass")
@@ -576,12 +575,6 @@ def _report(
     report.top = _top_rows(acc, classes)
     report.warnings = _pitfalls(acc, layout, classes, report)
     return report
-
-
-def _reported_name(requested: str, s: LossSetup) -> str:
-    if requested == "auto":
-        return s.loss
-    return requested
 
 
 def _parameters(s: LossSetup) -> dict[str, Any]:

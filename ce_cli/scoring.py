@@ -48,6 +48,7 @@ class LossSetup:
     focal_alpha: float | None = 0.25  # sigmoid focal: weight of positives
     top_k: int = 10
     on_invalid: str = "error"  # error | skip
+    name: str = ""  # the loss as reported: what the user asked for (ce on one column is BCE)
     file: str = ""  # the predictions file and columns, for messages
     columns: tuple[str, ...] = ()
 
