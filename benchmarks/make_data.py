@@ -4,18 +4,26 @@
                      dictionary encoding on the label only)
     big.csv            200,000 rows: the first 200k rows of big.parquet as CSV
     big4x.parquet    4,000,000 rows: big.parquet followed by 3M more rows (peak-memory check)
+    ctr/             50,000,000 binary click-through rows in 20 Parquet shards
+                     (part-00.parquet … part-19.parquet): int8 `label` (~9.7 % positives),
+                     float32 `logit`
 
 Rows are produced in blocks of 125,000 (one Parquet row group each); block i is drawn
 from its own generator seeded with (SEED, i), so block i is the same in every file and
 big4x.parquet starts with exactly the rows of big.parquet. Memory stays at one block
 (~50 MB) whatever the file size. Existing files are kept unless --force is given.
 
-Usage: python benchmarks/make_data.py [--force] [--out DIR]
+CTR rows come in blocks of 625,000 (four row groups per shard) from generators seeded with
+(SEED, 1, block): a true logit z ~ N(-2.75, 1.2²), a click ~ Bernoulli(sigmoid(z)), and the
+model's logit z + N(0, 0.7²) (NCE ≈ 0.90). The shards are written to ctr.tmp/ and renamed.
+
+Usage: python benchmarks/make_data.py [--force] [--out DIR] [--only big,csv,big4x,ctr]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -37,6 +45,10 @@ FILES = {
     "big.csv": 200_000,
     "big4x.parquet": 4_000_000,
 }
+CTR_DIR = "ctr"
+CTR_SHARDS = 20
+CTR_ROWS = 50_000_000
+CTR_BLOCK_ROWS = 625_000  # one row group; four per shard
 
 
 def make_block(index: int, rows: int = BLOCK_ROWS) -> pa.Table:
@@ -94,14 +106,54 @@ def write_csv(path: Path, total_rows: int) -> None:
             writer.close()
 
 
+def make_ctr_block(index: int, rows: int = CTR_BLOCK_ROWS) -> pa.Table:
+    """CTR block `index`: int8 clicks (~9.7 % positives) and the model's float32 logits."""
+    rng = np.random.default_rng([SEED, 1, index])
+    true_logit = rng.normal(-2.75, 1.2, rows)
+    label = (rng.random(rows) < 1 / (1 + np.exp(-true_logit))).astype(np.int8)
+    logit = (true_logit + rng.normal(0.0, 0.7, rows)).astype(np.float32)
+    return pa.table({"label": pa.array(label), "logit": pa.array(logit)})
+
+
+def write_ctr(directory: Path) -> None:
+    """The CTR shards, each written block by block (memory: one block, ~10 MB)."""
+    directory.mkdir(parents=True)
+    per_shard = CTR_ROWS // CTR_SHARDS // CTR_BLOCK_ROWS
+    for shard in range(CTR_SHARDS):
+        writer = None
+        try:
+            for block in range(shard * per_shard, (shard + 1) * per_shard):
+                table = make_ctr_block(block)
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        directory / f"part-{shard:02d}.parquet",
+                        table.schema,
+                        compression="snappy",
+                        use_dictionary=["label"],
+                    )
+                writer.write_table(table, row_group_size=CTR_BLOCK_ROWS)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--force", action="store_true", help="regenerate existing files")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=f"default: {DATA_DIR}")
+    parser.add_argument(
+        "--only", default="big,csv,big4x,ctr", help="comma list of: big, csv, big4x, ctr"
+    )
     args = parser.parse_args(argv)
+    only = {x.strip() for x in args.only.split(",") if x.strip()}
+    keys = {"big.parquet": "big", "big.csv": "csv", "big4x.parquet": "big4x"}
+    if unknown := only - {*keys.values(), "ctr"}:
+        parser.error(f"unknown --only value(s): {', '.join(sorted(unknown))}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     for name, rows in FILES.items():
+        if keys[name] not in only:
+            continue
         path = args.out / name
         if path.exists() and not args.force:
             print(f"{path}: exists, kept (--force to regenerate)")
@@ -118,7 +170,26 @@ def main(argv: list[str] | None = None) -> int:
         size = path.stat().st_size / 2**20
         elapsed = time.perf_counter() - start
         print(f"{path}: {rows:,} rows, {size:,.0f} MiB, {elapsed:.1f} s")
+    if "ctr" in only:
+        make_ctr(args.out / CTR_DIR, args.force)
     return 0
+
+
+def make_ctr(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        print(f"{path}/: exists, kept (--force to regenerate)")
+        return
+    start = time.perf_counter()
+    tmp = path.with_name(path.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    write_ctr(tmp)
+    if path.exists():
+        shutil.rmtree(path)
+    tmp.rename(path)
+    size = sum(f.stat().st_size for f in path.iterdir()) / 2**20
+    elapsed = time.perf_counter() - start
+    print(f"{path}/: {CTR_ROWS:,} rows in {CTR_SHARDS} shards, {size:,.0f} MiB, {elapsed:.1f} s")
 
 
 if __name__ == "__main__":

@@ -23,9 +23,8 @@ from ce_cli import calibration as cal
 from ce_cli import engine, losses
 from ce_cli.errors import CEError
 from ce_cli.io.batch import Batch
-from ce_cli.io.dataset import Dataset, InputOptions, RawBatch
+from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
-from ce_cli.progress import track
 from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
 from ce_cli.score_report import class_set, decide_inputs
 
@@ -189,19 +188,19 @@ def compute_calibration(
         fit = cal.fit_temperature(lambda: _fit_batches(options, geo, layout.pred_file, columns))
     temps = [calib.temperature] + ([fit.temperature] if fit is not None else [])
 
-    def work(acc: Pass, raw: RawBatch) -> None:
-        scored = _scores(dataset.decode(raw), geo, layout.pred_file, columns)
+    def work(acc: Pass, batch: Batch) -> None:
+        scored = _scores(batch, geo, file, columns)
         if scored is not None:
             for metric_set in acc.sets:
                 metric_set.update(*scored)
 
-    threads = options.threads if options.threads > 0 else engine.default_threads()
-    result = engine.run(
-        track(dataset.pairs(), dataset.num_rows, options.progress, "calibration"),
+    file = layout.pred_file
+    result = engine.accumulate(
+        dataset,
         lambda: Pass(lambda: [MetricSet(geo, calib, t) for t in temps]),
         work,
-        threads=threads,
-        order=lambda raw: raw[2],
+        options,
+        "calibration",
     )
     return _report(result.sets, geo, calib, fit, layout, options, inputs, decided_by, notes)
 

@@ -128,6 +128,13 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--num-classes", type=int, metavar="K", help="Integer classes 0 … K-1."),
         click.option(
+            "--where",
+            multiple=True,
+            metavar="EXPR",
+            help="Keep only rows where EXPR holds: COL=V, COL!=V, COL<V, COL<=V, COL>V, COL>=V, "
+            "'COL in A,B,C'. Repeatable (all must hold); partition columns work too.",
+        ),
+        click.option(
             "--ignore-index",
             type=int,
             default=-100,
@@ -140,6 +147,18 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=0,
             metavar="N",
             help="Worker threads [default: every core].",
+        ),
+        click.option(
+            "--engine",
+            type=click.Choice(["local", "dask"]),
+            help="Where batches are processed: local threads, or a Dask cluster, one task per "
+            "file or row group (pip install 'ce-cli[dask]') [default: local].",
+        ),
+        click.option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="The Dask scheduler (tcp://HOST:PORT) for --engine dask [default: "
+            "$DASK_SCHEDULER_ADDRESS, else a local cluster of one process per core].",
         ),
         click.option(
             "--no-progress",
@@ -168,11 +187,13 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _input_options_from(kwargs: dict[str, Any]) -> Any:
+    from ce_cli.engine import with_engine
     from ce_cli.io.dataset import InputOptions
     from ce_cli.io.layout import LabelOptions
 
     files = kwargs.pop("files")
-    return InputOptions(
+    engine, scheduler = kwargs.pop("engine"), kwargs.pop("scheduler")
+    options = InputOptions(
         path=files[0],
         more_paths=tuple(files[1:]),
         labels_path=kwargs.pop("labels_path"),
@@ -186,6 +207,7 @@ def _input_options_from(kwargs: dict[str, Any]) -> Any:
         mask_col=kwargs.pop("mask_col"),
         threads=kwargs.pop("threads"),
         progress=not kwargs.pop("no_progress"),
+        where=tuple(kwargs.pop("where")),
         label=LabelOptions(
             task=kwargs.pop("task"),
             classes=_parse_classes(kwargs.pop("classes")),
@@ -193,6 +215,7 @@ def _input_options_from(kwargs: dict[str, Any]) -> Any:
             ignore_index=kwargs.pop("ignore_index"),
         ),
     )
+    return with_engine(options, engine, scheduler)
 
 
 def _parse_classes(value: str | None) -> tuple[str, ...] | None:
@@ -446,4 +469,8 @@ cli.add_command(check_command, "check")
 
 
 def main() -> None:
+    # ce parallelises over batches itself; BLAS threads on top only spin on the other cores
+    # (measured: 50M-row BCE 4.4 s → 2.9 s). Set before anything imports numpy.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     cli(prog_name="ce")

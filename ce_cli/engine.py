@@ -6,15 +6,42 @@ partial accumulators. numpy and pyarrow release the GIL in their kernels, so thr
 cores. Sums merge in a different order than one pass, so results agree to ~1e-15 relative.
 If a batch raises, the error of the earliest such batch is raised — the same error a single
 thread would give, since every batch before it was fed and finished.
+
+``accumulate`` is what the commands call: it runs ``update(accumulator, batch)`` over a
+``Dataset`` on the engine the options name — ``local`` (``run`` on threads) or ``dask``
+(``ce_cli.dask_engine``: one task per file or row group on a Dask cluster). ``make`` and
+``update`` must be picklable for ``dask`` (module-level functions, or closures over picklable
+values: cloudpickle ships them by value).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import queue
+import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from ce_cli.errors import CEError
+from ce_cli.io.dataset import InputOptions
+
+if TYPE_CHECKING:
+    from ce_cli.io.batch import Batch
+    from ce_cli.io.dataset import Dataset
+
+ENGINES = ("local", "dask")
+# glibc malloc: serve per-batch temporaries below MALLOC_MMAP_BYTES from the heap, and keep up
+# to MALLOC_TRIM_BYTES of freed heap instead of returning it at once, so batches reuse pages
+# rather than fault fresh ones. Measured on `ce score --loss bce` over 50M binary rows (32k-row
+# batches of 256 KB arrays): 8.6 s → 4.0 s, system time 3.5 s → 0.2 s; neutral on 1M × 100.
+MALLOC_MMAP_BYTES = 4 << 20
+MALLOC_TRIM_BYTES = 64 << 20
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
+_tuned = False
 
 
 class Mergeable(Protocol):
@@ -26,6 +53,22 @@ T = TypeVar("T")
 _STOP = object()
 
 
+def tune_allocator() -> None:
+    """Once per process, on glibc: the malloc thresholds above (a no-op elsewhere)."""
+    global _tuned
+    if _tuned or not sys.platform.startswith("linux"):
+        return
+    _tuned = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_BYTES)
+    mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_BYTES)
+
+
 def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -33,7 +76,7 @@ def default_threads() -> int:
 def run(
     items: Iterable[T],
     make: Callable[[], A],
-    work: Callable[[A, T], None],
+    work: Callable[[A, T], object],
     threads: int = 1,
     order: Callable[[T], int] = lambda item: 0,
 ) -> A:
@@ -86,3 +129,74 @@ def _merge_tree(accs: list[A]) -> A:
             for i in range(0, len(accs), 2)
         ]
     return accs[0]
+
+
+# ---------------------------------------------------------------------- engines
+@dataclass(frozen=True)
+class EngineOptions:
+    """Where the accumulators run (``--engine``, ``--scheduler``; ``--threads`` stays in
+    ``InputOptions``)."""
+
+    engine: str = "local"  # local | dask
+    scheduler: str | None = None  # dask: scheduler address, else $DASK_SCHEDULER_ADDRESS
+
+
+def with_engine(options: InputOptions, engine: str | None, scheduler: str | None) -> InputOptions:
+    """``options`` that run on ``engine`` (``--scheduler`` alone means ``--engine dask``)."""
+    if scheduler is not None and engine == "local":
+        raise CEError("--scheduler is for --engine dask; drop it, or pass --engine dask")
+    engine = engine or ("dask" if scheduler is not None else "local")
+    if engine not in ENGINES:
+        raise CEError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine == "local":
+        return options
+    return replace(options, engine=engine, scheduler=scheduler)
+
+
+def engine_options(options: InputOptions) -> EngineOptions:
+    """The engine an ``InputOptions`` asks for (``local`` unless it says otherwise)."""
+    engine = options.engine or "local"
+    if engine not in ENGINES:
+        raise CEError(f"--engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    return EngineOptions(engine, options.scheduler)
+
+
+def require_local(options: InputOptions, what: str) -> None:
+    """A CEError when ``what`` (e.g. '--reduction none') is asked of a distributed engine."""
+    chosen = engine_options(options).engine
+    if chosen != "local":
+        raise CEError(
+            f"{what} needs every row in this process, which --engine {chosen} does not do "
+            "(it merges per-task sums); drop --engine or use --engine local"
+        )
+
+
+def accumulate(
+    dataset: Dataset,
+    make: Callable[[], A],
+    update: Callable[[A, Batch], object],
+    options: InputOptions,
+    label: str = "reading",
+    threads: int | None = None,
+) -> A:
+    """``update(accumulator, batch)`` over every batch of ``dataset``; the merged accumulator.
+
+    ``threads`` overrides ``options.threads`` on the local engine (1 for per-row sinks).
+    """
+    chosen = engine_options(options)
+    if chosen.engine == "dask":
+        from ce_cli.dask_engine import accumulate as on_dask
+
+        return on_dask(dataset, make, update, options, chosen.scheduler, label)
+    from ce_cli.progress import track
+
+    tune_allocator()
+    if threads is None:
+        threads = options.threads if options.threads > 0 else default_threads()
+    return run(
+        track(dataset.pairs(), dataset.num_rows, options.progress, label),
+        make,
+        lambda acc, raw: update(acc, dataset.decode(raw)),
+        threads=threads,
+        order=lambda raw: raw[2],
+    )

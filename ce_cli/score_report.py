@@ -16,9 +16,8 @@ from ce_cli.accumulate import ClassCounter
 from ce_cli.choices import INPUT_KINDS, LOSSES, REDUCTIONS
 from ce_cli.errors import CEError
 from ce_cli.io.batch import Batch
-from ce_cli.io.dataset import Dataset, InputOptions, RawBatch
+from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
-from ce_cli.progress import track
 from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
 from ce_cli.scoring import LossAccumulator, LossSetup, RowTerms
 from ce_cli.weights import class_weights, pos_weights
@@ -205,24 +204,22 @@ def compute_score(
     classes = class_set(layout)
     setup, decided_by, notes = _setup(layout, classes, dataset.first_batch(), score, options)
 
-    def work(acc: LossAccumulator, raw: RawBatch) -> None:
-        batch = dataset.decode(raw)
+    def work(acc: LossAccumulator, batch: Batch) -> None:
         terms = acc.update(batch)
         if terms is not None and row_sink is not None:
             row_sink(batch, terms, classes, layout.task or "")
 
-    acc = engine.run(
-        track(dataset.pairs(), dataset.num_rows, options.progress, "scoring"),
+    if row_sink is not None:
+        engine.require_local(options, "--reduction none (or a paired --baseline)")
+    acc = engine.accumulate(
+        dataset,
         lambda: LossAccumulator(setup),
-        work,
-        threads=1 if row_sink is not None else _threads(options),
-        order=lambda raw: raw[2],
+        work if row_sink is not None else LossAccumulator.update,
+        options,
+        "scoring",
+        threads=1 if row_sink is not None else None,
     )
     return _report(acc, layout, classes, score, options, decided_by, notes)
-
-
-def _threads(options: InputOptions) -> int:
-    return options.threads if options.threads > 0 else engine.default_threads()
 
 
 # ---------------------------------------------------------------------- decisions
@@ -375,9 +372,10 @@ def _label_counts(options: InputOptions, score: ScoreOptions) -> tuple[np.ndarra
             "once: save it to a file, or pass the weights (ce weights -o w.json)"
         )
     dataset = Dataset(options, read_preds=False)
-    counter = ClassCounter(dataset.layout.classes)
-    for batch in dataset:
-        counter.update(batch)
+    classes = dataset.layout.classes
+    counter = engine.accumulate(
+        dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
+    )
     counts = counter.compute()
     return counts.counts, counts.total
 

@@ -9,7 +9,6 @@ from ce_cli import engine
 from ce_cli.accumulate import ClassCounter, ClassCounts
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout, finalize_task
-from ce_cli.progress import track
 from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
 from ce_cli.weights import (
     SCHEMES,
@@ -131,13 +130,9 @@ def compute_weights(
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     dataset = Dataset(options, read_preds=False)
-    threads = options.threads if options.threads > 0 else engine.default_threads()
-    counter = engine.run(
-        track(dataset.pairs(), dataset.num_rows, options.progress, "counting"),
-        lambda: ClassCounter(dataset.layout.classes),
-        lambda acc, raw: acc.update(dataset.decode(raw)),
-        threads=threads,
-        order=lambda raw: raw[2],
+    classes = dataset.layout.classes
+    counter = engine.accumulate(
+        dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
     )
     inputs = {
         "file": options.display,

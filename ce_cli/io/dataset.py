@@ -3,6 +3,10 @@
 With ``--labels FILE`` the labels come from a second file, aligned by row order (both streamed
 in lockstep) or joined on a key with ``--on KEY`` (the labels file's keys and labels are held in
 memory; the predictions still stream).
+
+``--where`` conditions (``ce_cli.io.where``) filter the aligned pairs, so a condition may name
+a column of either file (the main file's first) and row-order alignment and joins see every
+row; the kept rows are re-cut to ``batch_size`` and keep their input row numbers.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ce_cli.io.convert import combine, numeric
 from ce_cli.io.files import MultiSource, expand, open_input
 from ce_cli.io.formats import Source
 from ce_cli.io.layout import LabelOptions, Layout, decide_layout
+from ce_cli.io.where import RowFilter, filtered, parse
 
 DEFAULT_BATCH_SIZE = 32768  # fastest on 2 cores (benchmarks/) and less memory than 64k
 RawBatch = tuple[pa.RecordBatch, pa.RecordBatch, int]
@@ -45,7 +50,10 @@ class InputOptions:
     mask_col: str | None = None
     label: LabelOptions = field(default_factory=LabelOptions)
     threads: int = 1  # worker threads (0: every core); --reduction none always uses one
+    engine: str = "local"  # local | dask (--engine)
+    scheduler: str | None = None  # dask: scheduler address; else $DASK_SCHEDULER_ADDRESS, local
     progress: bool = False  # a progress bar on stderr for runs longer than a second
+    where: tuple[str, ...] = ()  # row filters ('country=de', 'day in 1,2'); all must hold
 
     @property
     def display(self) -> str:
@@ -72,14 +80,21 @@ class Dataset:
             raise CEError(f"--batch-size must be at least 1, not {options.batch_size}")
         if options.on and not options.labels_path:
             raise CEError("--on KEY joins a --labels FILE; pass --labels too")
+        conditions = [parse(text) for text in options.where]
         self.options = options
         self.read_preds = read_preds
         self.main = open_input([options.path, *options.more_paths], options.input_format)
         self.labels = open_input([options.labels_path]) if options.labels_path else None
+        self.row_filter = RowFilter(conditions, self.main, self.labels) if conditions else None
         self._resolve_columns()
-        self._pairs = self._aligned_pairs()
+        self._pairs = self._numbered()
         first = next(self._pairs, None)
         if first is None:
+            if self.row_filter is not None:
+                raise CEError(
+                    f"{self.main.path}: no row matches "
+                    + " and ".join(f"--where {c.text!r}" for c in conditions)
+                )
             raise CEError(f"{self.main.path}: no data rows (the file has only a header or schema)")
         self._first = first
         self.layout: Layout = decide_layout(
@@ -95,6 +110,18 @@ class Dataset:
         )
         self.layout.weight_col, self.layout.mask_col = self.weight_col, self.mask_col
         self.layout.id_col = self.id_col
+        parts = getattr(self.main, "partition_fields", [])
+        if parts:
+            self.layout.notes.append(
+                "partition columns from key=value directories: "
+                + ", ".join(
+                    f"{f.name} ({'integer' if f.type == pa.int64() else 'text'})" for f in parts
+                )
+            )
+        if conditions:
+            self.layout.notes.append(
+                "only rows where " + " and ".join(c.text for c in conditions) + " (--where)"
+            )
 
     @property
     def label_source(self) -> Source | MultiSource:
@@ -104,11 +131,12 @@ class Dataset:
         return map(self.decode, self.pairs())
 
     def pairs(self) -> Iterator[RawBatch]:
-        """The undecoded stream: (main batch, labels batch, 0-based first row); once."""
-        row = 0
-        for main_rb, label_rb in itertools.chain([self._first], self._pairs):
-            yield main_rb, label_rb, row
-            row += main_rb.num_rows
+        """The undecoded stream: (main batch, labels batch, 0-based first row); once.
+
+        With ``--where`` the first row may be an ``InputRows``: ``row + i`` is the input row of
+        the batch's i-th row either way.
+        """
+        return itertools.chain([self._first], self._pairs)
 
     def decode(self, raw: RawBatch) -> Batch:
         """One raw item → ``Batch`` (pure: safe to call from worker threads)."""
@@ -116,12 +144,48 @@ class Dataset:
 
     def first_batch(self) -> Batch:
         """The first batch, decoded (for decisions made before the stream is read)."""
-        return self.decode((*self._first, 0))
+        return self.decode(self._first)
 
     @property
     def num_rows(self) -> int | None:
-        """Rows in the input, when the files say so cheaply (Parquet, IPC)."""
-        return self.main.num_rows
+        """Rows in the input, when the files say so cheaply (Parquet, IPC); None with
+        ``--where`` (the rows kept are not known before reading)."""
+        return None if self.row_filter is not None else self.main.num_rows
+
+    def _numbered(self) -> Iterator[RawBatch]:
+        main_cols, main_extra = self._columns(self._main_columns(), "main")
+        label_cols, label_extra = (
+            self._columns(self._label_columns(), "labels") if self.labels else ([], [])
+        )
+        if self.row_filter is None:
+            yield from _count(self._aligned_pairs(main_cols, label_cols))
+            return
+        if self.labels is None and isinstance(self.main, MultiSource):
+            numbered = self._pruned(self.main, self.row_filter, main_cols)
+        else:
+            numbered = _count(self._aligned_pairs(main_cols, label_cols))
+        yield from filtered(
+            numbered, self.row_filter, self.options.batch_size, main_extra, label_extra
+        )
+
+    def _pruned(
+        self, src: MultiSource, row_filter: RowFilter, columns: list[str]
+    ) -> Iterator[RawBatch]:
+        """Files whose partition values fail a condition are not read, when their row count is
+        known (Parquet, IPC), so the row numbers of the files after them stay right."""
+        passes = row_filter.files(src.partition_fields, src.partition_values)
+        skip = [
+            not ok and s.num_rows is not None for ok, s in zip(passes, src.sources, strict=True)
+        ]
+        row = 0
+        for skipped, run in itertools.groupby(range(len(src.sources)), key=lambda i: skip[i]):
+            indices = list(run)
+            if skipped:
+                row += sum(src.sources[i].num_rows or 0 for i in indices)
+                continue
+            for rb in self._stream(src.subset(indices), columns):
+                yield rb, rb, row
+                row += rb.num_rows
 
     # ------------------------------------------------------------------ columns
     def _resolve_columns(self) -> None:
@@ -166,6 +230,14 @@ class Dataset:
                 wanted.append(extra)
         return list(dict.fromkeys(wanted))
 
+    def _columns(self, wanted: list[str], side: str) -> tuple[list[str], list[str]]:
+        """The columns to read from one side: ``wanted`` and those only ``--where`` needs
+        (the second list, dropped after filtering)."""
+        if self.row_filter is None:
+            return wanted, []
+        extra = [c for c in self.row_filter.columns(side) if c not in wanted]
+        return wanted + extra, extra
+
     def _label_columns(self) -> list[str]:
         assert self.labels is not None
         wanted = list(self.label_cols)
@@ -191,13 +263,15 @@ class Dataset:
         return src.batches(columns, self.options.batch_size, types or None)
 
     # ------------------------------------------------------------------ alignment
-    def _aligned_pairs(self) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
-        main = self._stream(self.main, self._main_columns())
+    def _aligned_pairs(
+        self, main_cols: list[str], label_cols: list[str]
+    ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
+        main = self._stream(self.main, main_cols)
         if self.labels is None:
             return ((rb, rb) for rb in main)
         if self.options.on:
-            return self._joined(main)
-        return self._by_row_order(main, self._stream(self.labels, self._label_columns()))
+            return self._joined(main, label_cols)
+        return self._by_row_order(main, self._stream(self.labels, label_cols))
 
     def _by_row_order(
         self, main: Iterator[pa.RecordBatch], labels: Iterator[pa.RecordBatch]
@@ -239,12 +313,12 @@ class Dataset:
             yield a, b
 
     def _joined(
-        self, main: Iterator[pa.RecordBatch]
+        self, main: Iterator[pa.RecordBatch], label_cols: list[str]
     ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
         """Each main batch with the labels rows whose key matches, in the main file's order."""
         assert self.labels is not None and self.options.on
         key, lpath, mpath = self.options.on, self.labels.path, self.main.path
-        batches = list(self._stream(self.labels, self._label_columns()))
+        batches = list(self._stream(self.labels, label_cols))
         if not batches:
             raise CEError(f"{lpath}: no data rows (the file has only a header or schema)")
         table = pa.Table.from_batches(batches)
@@ -289,6 +363,15 @@ class Dataset:
                 f"{lpath}: {int((hits == 0).sum())} rows have a {key} that is not in "
                 f"{mpath} (e.g. {unused!r}); the two files must hold the same keys"
             )
+
+
+def _count(
+    pairs: Iterator[tuple[pa.RecordBatch, pa.RecordBatch]],
+) -> Iterator[RawBatch]:
+    row = 0
+    for main_rb, label_rb in pairs:
+        yield main_rb, label_rb, row
+        row += main_rb.num_rows
 
 
 def _key_array(arr: pa.Array, file: str, key: str, like: pa.DataType | None = None) -> pa.Array:

@@ -2,9 +2,10 @@
 
 Every reader is a pyarrow streaming reader (never pandas): ``open_csv``, ``open_json``,
 ``ParquetFile.iter_batches`` (``pre_buffer=False``) and the IPC file/stream readers over a
-memory map. Text formats are read one 1 MiB block at a time with ``use_threads=False`` so that
-pyarrow reports absolute row numbers in its errors (measured: no slower on 2 cores). Every
-pyarrow failure, also one raised by a bad block late in a file, becomes a one-line ``CEError``.
+memory map (for a URI: over the pyarrow filesystem's files and streams, ``ce_cli.io.remote``).
+Text formats are read one 1 MiB block at a time with ``use_threads=False`` so that pyarrow
+reports absolute row numbers in its errors (measured: no slower on 2 cores). Every pyarrow
+failure, also one raised by a bad block late in a file, becomes a one-line ``CEError``.
 
 Line numbers in messages count the CSV header as line 1 and assume no blank lines or quoted
 newlines (pyarrow counts records, not physical lines).
@@ -23,6 +24,8 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 
 from ce_cli.errors import CEError
+from ce_cli.io.remote import RemoteFile
+from ce_cli.io.remote import error as remote_error
 
 FORMATS: tuple[str, ...] = ("csv", "tsv", "parquet", "ipc", "jsonl")
 
@@ -99,11 +102,19 @@ class Source:
         compression: str | None = None,
         pipe: BinaryIO | None = None,
         close_pipe: bool = False,
+        fs: Any = None,
+        location: str | None = None,
     ) -> None:
-        """Probe `path` (or the one-shot `pipe`, e.g. stdin) for its schema; see open_source."""
+        """Probe `path` (or the one-shot `pipe`, e.g. stdin) for its schema; see open_source.
+
+        With `fs` (a pyarrow filesystem) the file is `location` on it and `path` is the URI
+        that names it in messages.
+        """
         self.path = path
         self.format = fmt
         self.compression = compression
+        self._fs = fs
+        self._location = location if location is not None else path
         self.num_rows = None
         self._pipe: Any = None  # decompressed one-shot stream, read after `_head`
         self._owned = pipe if close_pipe else None  # a named pipe we opened: close after use
@@ -158,8 +169,10 @@ class Source:
     def _probe_text(self, pipe: BinaryIO | None) -> pa.Schema:
         """Infer the schema from the first block (>= 1 MiB and a whole row, or all the text)."""
         try:
-            stream = pa.input_stream(
-                self.path if pipe is None else pipe, compression=self.compression
+            stream = (
+                self._open_text()
+                if pipe is None
+                else pa.input_stream(pipe, compression=self.compression)
             )
             head, complete = _read_head(stream)
         except (pa.ArrowException, OSError) as exc:
@@ -188,18 +201,21 @@ class Source:
     def _probe_parquet(self) -> pa.Schema:
         import pyarrow.parquet as pq
 
+        handle = self._open_random() if self._fs is not None else None
         try:
-            pf = pq.ParquetFile(self.path, pre_buffer=False)
+            pf = pq.ParquetFile(self.path if handle is None else handle, pre_buffer=False)
         except (pa.ArrowException, OSError) as exc:
+            _close(handle)
             raise self._corrupt(exc) from None
         try:
             self.num_rows = pf.metadata.num_rows
             return pf.schema_arrow
         finally:
             pf.close()
+            _close(handle)
 
     def _probe_ipc(self) -> pa.Schema:
-        with pa.memory_map(self.path) as src:
+        with self._open_random() as src:
             reader = self._ipc_reader(src, None)
             if not self._ipc_stream:
                 try:
@@ -247,7 +263,7 @@ class Source:
             elif self._pipe is not None:
                 stream = pa.PythonFile(_Prefixed(self._head, self._pipe), mode="r")
             else:
-                stream = pa.input_stream(self.path, compression=self.compression)
+                stream = self._open_text()
             reader = self._text_reader(stream, names, types)
             for batch in reader:
                 rows += batch.num_rows
@@ -265,9 +281,11 @@ class Source:
     ) -> Iterator[pa.RecordBatch]:
         import pyarrow.parquet as pq
 
+        handle = self._open_random() if self._fs is not None else None
         try:
-            pf = pq.ParquetFile(self.path, pre_buffer=False)
+            pf = pq.ParquetFile(self.path if handle is None else handle, pre_buffer=False)
         except (pa.ArrowException, OSError) as exc:
+            _close(handle)
             raise self._corrupt(exc) from None
         try:
             batches = pf.iter_batches(batch_size=batch_size, columns=names)
@@ -283,12 +301,13 @@ class Source:
                 yield self._cast(batch, types)
         finally:
             pf.close()
+            _close(handle)
 
     def _ipc_batches(
         self, names: list[str], types: dict[str, pa.DataType]
     ) -> Iterator[pa.RecordBatch]:
         # Zero-copy views into the map; Arrow keeps the mapping alive while buffers use it.
-        with pa.memory_map(self.path) as src:
+        with self._open_random() as src:
             reader = self._ipc_reader(src, [self.schema.get_field_index(n) for n in names])
             try:
                 if self._ipc_stream:
@@ -301,6 +320,24 @@ class Source:
                     yield self._cast(batch, types)
             except (pa.ArrowException, OSError) as exc:
                 raise self._corrupt(exc) from None
+
+    def _open_text(self) -> Any:
+        """A (decompressing) input stream over the file."""
+        if self._fs is None:
+            return pa.input_stream(self.path, compression=self.compression)
+        try:
+            return self._fs.open_input_stream(self._location, compression=self.compression)
+        except (pa.ArrowException, OSError) as exc:
+            raise remote_error(self.path, exc) from None
+
+    def _open_random(self) -> Any:
+        """A random-access file: a memory map locally, the filesystem's file otherwise."""
+        if self._fs is None:
+            return pa.memory_map(self.path)
+        try:
+            return self._fs.open_input_file(self._location)
+        except (pa.ArrowException, OSError) as exc:
+            raise remote_error(self.path, exc) from None
 
     def _ipc_reader(self, src: Any, fields: list[int] | None) -> Any:
         """IPC file reader, or a stream reader when the file holds the stream format."""
@@ -444,6 +481,11 @@ def _read_head(stream: Any) -> tuple[bytes, bool]:
     return b"".join(parts), False
 
 
+def _close(handle: Any) -> None:
+    if handle is not None:
+        handle.close()
+
+
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
@@ -516,6 +558,14 @@ def open_source(path: str, input_format: str | None = None) -> Source:
     if fmt not in _TEXT_FORMATS:
         raise CEError(f"{path}: {_NAMES[fmt]} cannot be read from a pipe; pass a file path")
     return Source(path, fmt, compression, pipe=open(path, "rb"), close_pipe=True)
+
+
+def open_remote(file: RemoteFile, input_format: str | None = None) -> Source:
+    """Open one file on a pyarrow filesystem (see ``ce_cli.io.remote``) and read its schema."""
+    fmt, compression = detect_format(file.display.split("?", 1)[0], input_format)
+    if file.size == 0:
+        raise CEError(f"{file.display}: file is empty")
+    return Source(file.display, fmt, compression, fs=file.fs, location=file.path)
 
 
 def rechunk(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:

@@ -1,0 +1,508 @@
+"""``--engine dask``: the same accumulators, one task per file or Parquet row group on a cluster.
+
+The driver (this process) opens the input as usual and makes every decision — columns, layout,
+loss setup — from the schemas and the first batch. It then plans *parts*: one per file, or one
+per row group (a few consecutive ones when there are many) when the input is a single Parquet
+file. Each part knows the global number of its first row: Parquet and IPC files say how many
+rows they hold; text files (CSV, TSV, JSON Lines) are counted first, one task per file, on the
+cluster. A task re-opens its part on a worker, decodes its batches with the driver's ``Layout``,
+feeds them to a fresh accumulator and returns it; partials are merged pairwise on the cluster
+in part order (a tree, deterministic), and only the merged one comes back.
+
+So row numbers in messages and in the top-K rows are the local engine's, and the sums agree
+with it to ~1e-15 relative (they are added in another order). Of several failing parts the
+earliest one's error is raised: the error the local engine gives.
+
+Without an address (``--scheduler``, else ``$DASK_SCHEDULER_ADDRESS``) a ``LocalCluster`` is
+started on 127.0.0.1 (worker processes, one thread each, no dashboard) and kept for the life of
+the process. Workers need ce-cli (the same version) and its dependencies, and must see the
+files at the same paths: relative paths are made absolute here, and messages name the path as
+the user gave it.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from ce_cli.errors import CEError
+from ce_cli.io.formats import Source
+
+if TYPE_CHECKING:
+    from ce_cli.io.batch import Batch
+    from ce_cli.io.dataset import Dataset, InputOptions
+    from ce_cli.io.layout import Layout
+
+A = TypeVar("A")
+INSTALL_HINT = "pip install 'ce-cli[dask]'"
+ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler
+MAX_ROW_GROUP_TASKS = 512  # a single Parquet file: at most this many tasks (row groups merged)
+_TEXT_FORMATS = ("csv", "tsv", "jsonl")
+
+
+# ---------------------------------------------------------------------- the plan
+@dataclass(frozen=True)
+class Reading:
+    """What every part reads, and how to decode it (shipped with each task; all picklable)."""
+
+    columns: tuple[str, ...]
+    types: dict[str, pa.DataType] | None  # forced at parse time (text formats)
+    batch_size: int
+    layout: Layout
+    read_preds: bool
+
+
+@dataclass(frozen=True)
+class Part:
+    """A file, or some row groups of a Parquet file, and the global number of its first row.
+
+    ``source`` is the driver's reader for just this file (a ``Source``, or a ``MultiSource``
+    over this one file that still casts to the first file's types and adds its partition
+    columns), with a local path made absolute (``path`` → ``display`` in messages).
+    """
+
+    index: int  # position in row order
+    source: Any
+    path: str  # as the worker opens it (absolute, or a URI)
+    display: str  # as the user named it
+    row_start: int = 0
+    num_rows: int | None = None  # None: count it first (text formats)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A part's ``CEError``, returned rather than raised so the earliest one can be chosen."""
+
+    index: int
+    message: str
+
+
+def plan(dataset: Dataset, options: InputOptions) -> tuple[Reading, list[Part]]:
+    """The parts of ``dataset``'s input in row order (row starts still unknown for text files)."""
+    _check_supported(dataset, options)
+    main = dataset.main
+    sources = list(getattr(main, "sources", [main]))
+    columns = dataset._main_columns()  # the columns the local engine reads
+    types = None
+    if main.format in _TEXT_FORMATS:  # as Dataset._stream: numbers are parsed as float64
+        numeric = [*(dataset.preds.names if dataset.preds else ()), dataset.weight_col]
+        types = {
+            c: pa.float64()
+            for c in numeric
+            if c and c in columns and not pa.types.is_list(main.schema.field(c).type)
+        } or None
+    reading = Reading(
+        columns=tuple(columns),
+        types=types,
+        batch_size=options.batch_size,
+        layout=dataset.layout,
+        read_preds=dataset.read_preds,
+    )
+    parts: list[Part] = []
+    for i, src in enumerate(sources):
+        worker_src = _absolute(src)
+        groups = _row_groups(worker_src) if len(sources) == 1 else []
+        if len(groups) > 1:
+            for rows, row_groups in groups:
+                one = RowGroupSource.of(worker_src, row_groups)
+                one.num_rows = rows
+                parts.append(_part(len(parts), main, i, one, src.path, rows))
+        else:
+            parts.append(_part(len(parts), main, i, worker_src, src.path, src.num_rows))
+    return reading, parts
+
+
+def _part(index: int, main: Any, i: int, src: Any, display: str, rows: int | None) -> Part:
+    """File ``i`` of ``main`` alone, read through ``src``: as a ``MultiSource`` reads it (the
+    first file's types, this file's partition values) when ``main`` is one."""
+    reader = src
+    if hasattr(main, "subset"):
+        reader = main.subset([i])
+        reader.sources = [src]
+    return Part(index, reader, src.path, display, num_rows=rows)
+
+
+def _check_supported(dataset: Dataset, options: InputOptions) -> None:
+    if options.labels_path:
+        raise CEError(
+            "--labels FILE is read on the local engine only (the two files are aligned row by "
+            "row in this process); drop --engine dask, or put the labels in the prediction files"
+        )
+    if getattr(options, "where", None):
+        raise CEError("--where is not supported with --engine dask yet; drop one of them")
+    for src in getattr(dataset.main, "sources", [dataset.main]):
+        path = src.path
+        local = getattr(src, "_fs", None) is None
+        if path == "<stdin>" or (local and not os.path.isfile(path)):
+            raise CEError(
+                f"{path}: --engine dask re-reads the input on its workers, so it must be a "
+                "file (not stdin or a pipe); save it to a file"
+            )
+
+
+def _absolute(src: Any) -> Any:
+    """A copy of a local file's Source with an absolute path (workers have another cwd)."""
+    if getattr(src, "_fs", None) is not None or os.path.isabs(src.path):
+        return src
+    out = copy.copy(src)
+    out.path = os.path.abspath(src.path)
+    if hasattr(out, "_location"):
+        out._location = out.path
+    return out
+
+
+def _row_groups(src: Any) -> list[tuple[int, tuple[int, ...]]]:
+    """(rows, row groups) per part of a Parquet file: one row group each, consecutive ones
+    merged past MAX_ROW_GROUP_TASKS; [] for other formats."""
+    if src.format != "parquet":
+        return []
+    import pyarrow.parquet as pq
+
+    handle = _open_random(src)
+    try:
+        pf = pq.ParquetFile(src.path if handle is None else handle, pre_buffer=False)
+        try:
+            meta = pf.metadata
+            sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        finally:
+            pf.close()
+    except (pa.ArrowException, OSError) as exc:
+        raise src._corrupt(exc) from None
+    finally:
+        if handle is not None:
+            handle.close()
+    per_task = -(-len(sizes) // MAX_ROW_GROUP_TASKS)
+    out = []
+    for first in range(0, len(sizes), per_task):
+        groups = tuple(range(first, min(first + per_task, len(sizes))))
+        out.append((sum(sizes[g] for g in groups), groups))
+    return out
+
+
+def _open_random(src: Any) -> Any:
+    """A file handle on ``src``'s filesystem (remote files), else None (open by path)."""
+    return src._open_random() if getattr(src, "_fs", None) is not None else None
+
+
+class RowGroupSource(Source):
+    """A Parquet ``Source`` that reads only some of its row groups."""
+
+    row_groups: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, src: Source, row_groups: tuple[int, ...]) -> RowGroupSource:
+        out = cls.__new__(cls)
+        out.__dict__.update(src.__dict__)
+        out.row_groups = row_groups
+        return out
+
+    def _parquet_batches(
+        self, names: list[str], types: dict[str, pa.DataType], batch_size: int
+    ) -> Iterator[pa.RecordBatch]:
+        import pyarrow.parquet as pq
+
+        handle = _open_random(self)
+        try:
+            try:
+                pf = pq.ParquetFile(self.path if handle is None else handle, pre_buffer=False)
+            except (pa.ArrowException, OSError) as exc:
+                raise self._corrupt(exc) from None
+            try:
+                batches = pf.iter_batches(
+                    batch_size=batch_size, row_groups=list(self.row_groups), columns=names
+                )
+                while True:
+                    try:
+                        batch = next(batches)
+                    except StopIteration:
+                        return
+                    except (pa.ArrowException, OSError) as exc:
+                        raise self._corrupt(exc) from None
+                    if batch.schema.names != names:
+                        batch = batch.select(names)
+                    yield self._cast(batch, types)
+            finally:
+                pf.close()
+        finally:
+            if handle is not None:
+                handle.close()
+
+
+# ---------------------------------------------------------------------- on a worker
+def read_part(reading: Reading, part: Part) -> Iterator[pa.RecordBatch]:
+    """The part's record batches, exactly as the local engine reads that file."""
+    return part.source.batches(list(reading.columns), reading.batch_size, reading.types)
+
+
+def run_part(
+    reading: Reading,
+    part: Part,
+    make: Callable[[], A],
+    update: Callable[[A, Batch], object],
+) -> A | Failure:
+    """One task: a fresh accumulator over the part's batches (a ``Failure`` on a CEError)."""
+    from ce_cli.engine import tune_allocator
+
+    tune_allocator()
+    acc = make()
+    row = part.row_start
+    try:
+        for rb in read_part(reading, part):
+            update(acc, reading.layout.to_batch(rb, rb, row, read_preds=reading.read_preds))
+            row += rb.num_rows
+    except CEError as exc:
+        return Failure(part.index, _as_given(str(exc), part))
+    return acc
+
+
+def count_part(reading: Reading, part: Part) -> int | Failure:
+    """Rows of a part whose files do not say (text formats), reading what ``run_part`` reads."""
+    try:
+        return sum(rb.num_rows for rb in read_part(reading, part))
+    except CEError as exc:
+        return Failure(part.index, _as_given(str(exc), part))
+
+
+def merge(a: Any, b: Any) -> Any:
+    """Two partials (or failures: the earlier one wins) → one. ``a`` is copied, not changed,
+    since some accumulators merge in place."""
+    failures = [x for x in (a, b) if isinstance(x, Failure)]
+    if failures:
+        return min(failures, key=lambda f: f.index)
+    return copy.deepcopy(a).merge(b)
+
+
+def _as_given(message: str, part: Part) -> str:
+    """Messages name files as the user gave them, not as the worker opened them."""
+    return message.replace(part.path, part.display) if part.path != part.display else message
+
+
+# ---------------------------------------------------------------------- the driver
+def accumulate(
+    dataset: Dataset,
+    make: Callable[[], A],
+    update: Callable[[A, Batch], object],
+    options: InputOptions,
+    scheduler: str | None,
+    label: str = "reading",
+) -> A:
+    """``update`` over every batch of ``dataset`` on a Dask cluster; the merged accumulator."""
+    reading, parts = plan(dataset, options)
+    client = connect(scheduler, options.threads)
+    futures: list[Any] = []
+    try:
+        parts, failure = _with_row_starts(client, reading, parts)
+        futures = [
+            client.submit(run_part, reading, part, make, update, pure=False) for part in parts
+        ]
+        _wait(client, futures, parts, options.progress, label)
+        level = futures
+        while len(level) > 1:
+            level = [
+                client.submit(merge, level[i], level[i + 1], pure=False)
+                if i + 1 < len(level)
+                else level[i]
+                for i in range(0, len(level), 2)
+            ]
+        outcome = level[0].result() if level else None
+    finally:
+        del futures  # released: the scheduler forgets (and stops) what nobody wants
+        release(client)
+    failures = [f for f in (outcome, failure) if isinstance(f, Failure)]
+    if failures:
+        raise CEError(min(failures, key=lambda f: f.index).message)
+    return make() if outcome is None else outcome
+
+
+def _with_row_starts(
+    client: Any, reading: Reading, parts: list[Part]
+) -> tuple[list[Part], Failure | None]:
+    """Parts with their global first row; text files are counted on the cluster first. Parts
+    after a file that cannot be read are dropped (its error is the one to raise, unless an
+    earlier part has one)."""
+    from dataclasses import replace
+
+    uncounted = [p for p in parts if p.num_rows is None]
+    counts: dict[int, int | Failure] = {}
+    if len(parts) == 1 and uncounted:  # a single text file starts at row 0: no count needed
+        return [replace(parts[0], row_start=0)], None
+    if uncounted:
+        futures = [client.submit(count_part, reading, p, pure=False) for p in uncounted]
+        counts = dict(zip((p.index for p in uncounted), client.gather(futures), strict=True))
+    out: list[Part] = []
+    row = 0
+    for part in parts:
+        n = counts.get(part.index, part.num_rows)
+        if isinstance(n, Failure):
+            return out, n
+        out.append(replace(part, row_start=row, num_rows=n))
+        row += n or 0
+    return out, None
+
+
+def _wait(
+    client: Any, futures: list[Any], parts: Sequence[Part], progress: bool, label: str
+) -> None:
+    """A progress bar on stderr (rows of finished parts) while the part tasks run, on long
+    runs on a terminal."""
+    if not progress or not sys.stderr.isatty() or not futures:
+        return  # the merge waits
+    from distributed import as_completed
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ce_cli.progress import DELAY_SECONDS
+
+    rows_of = {f.key: p.num_rows or 0 for f, p in zip(futures, parts, strict=True)}
+    total = sum(rows_of.values())
+    start, done = time.monotonic(), 0
+    bar: Progress | None = None
+    task = None
+    try:
+        for future in as_completed(futures, loop=client.loop):
+            done += rows_of.get(future.key, 0)
+            if bar is None and time.monotonic() - start > DELAY_SECONDS:
+                bar = Progress(
+                    TextColumn(f"{label} (dask)"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("rows"),
+                    TimeElapsedColumn(),
+                    console=Console(stderr=True),
+                    transient=True,
+                )
+                bar.start()
+                task = bar.add_task(label, total=total)
+            if bar is not None and task is not None:
+                bar.update(task, completed=done)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+# ---------------------------------------------------------------------- clusters
+_local: dict[int, tuple[Any, Any]] = {}  # n_workers → (LocalCluster, Client), kept per process
+
+
+def connect(address: str | None, threads: int = 0) -> Any:
+    """A ``distributed.Client``: to ``address`` (else ``$DASK_SCHEDULER_ADDRESS``), else to a
+    local cluster of ``threads`` (0: every core) single-threaded worker processes."""
+    try:
+        import distributed
+    except ImportError:
+        raise CEError(f"--engine dask needs Dask's distributed scheduler: {INSTALL_HINT}") from None
+    address = address or os.environ.get(ADDRESS_ENV) or None
+    if address is None:
+        return _local_client(threads)
+    _reachable(address)
+    try:
+        client = distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise CEError(
+            f"cannot connect to the Dask scheduler at {address} ({exc}); check the address "
+            f"(--scheduler or ${ADDRESS_ENV}) and that the scheduler is running"
+        ) from None
+    try:
+        _check_workers(client, address)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def worker_version() -> str:
+    """ce's version on a worker (run there by ``_check_workers``)."""
+    from ce_cli import __version__
+
+    return __version__
+
+
+def _check_workers(client: Any, address: str) -> None:
+    """Workers exist and run this version of ce (else every task would fail obscurely)."""
+    from ce_cli import __version__
+
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError):
+        raise CEError(
+            f"the Dask scheduler at {address} has no workers (waited {CONNECT_TIMEOUT:g} s); "
+            "start some with: dask worker " + address
+        ) from None
+    try:
+        versions = client.run(worker_version)
+    except Exception as exc:
+        raise CEError(
+            f"the Dask workers of {address} cannot run ce ({type(exc).__name__}: {exc}); "
+            f"install ce-cli=={__version__} and its dependencies on every worker"
+        ) from None
+    other = {v for v in versions.values() if v != __version__}
+    if other:
+        raise CEError(
+            f"the Dask workers of {address} run ce {', '.join(sorted(other))}, this is "
+            f"{__version__}; install the same version everywhere"
+        )
+
+
+def release(client: Any) -> None:
+    """Close a client to a remote scheduler; the local cluster's stays for the next call."""
+    if not any(client is c for _, c in _local.values()):
+        client.close()
+
+
+def _reachable(address: str) -> None:
+    """Fail fast, naming the address, when nothing listens there (tcp only)."""
+    if "://" in address and not address.startswith(("tcp://", "tls://")):
+        return  # inproc://, ucx://, …: let distributed judge
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or not port:
+        raise CEError(
+            f"--scheduler {address}: expected an address like tcp://HOST:PORT "
+            "(as the scheduler prints it)"
+        )
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        raise CEError(
+            f"cannot connect to the Dask scheduler at {address} "
+            f"({exc.strerror or exc}); check the address (--scheduler or ${ADDRESS_ENV}) "
+            "and that the scheduler is running"
+        ) from None
+
+
+def _local_client(threads: int) -> Any:
+    from distributed import Client, LocalCluster
+
+    from ce_cli.engine import default_threads
+
+    n = threads if threads > 0 else default_threads()
+    if n in _local:
+        return _local[n][1]
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        # no dashboard; the scheduler's health endpoint on a free loopback port, not 8787
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+    )
+    client = Client(cluster, set_as_default=False)
+    _local[n] = (cluster, client)  # distributed closes it when the interpreter exits
+    return client
