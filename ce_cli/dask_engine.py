@@ -115,7 +115,7 @@ def plan(dataset: Dataset, options: InputOptions) -> tuple[Reading, list[Part]]:
         groups = _row_groups(worker_src) if len(sources) == 1 else []
         if len(groups) > 1:
             for rows, row_groups in groups:
-                one = RowGroupSource.of(worker_src, row_groups)
+                one = with_row_groups(worker_src, row_groups)
                 one.num_rows = rows
                 parts.append(_part(len(parts), main, i, one, src.path, rows))
         else:
@@ -195,48 +195,11 @@ def _open_random(src: Any) -> Any:
     return src._open_random() if getattr(src, "_fs", None) is not None else None
 
 
-class RowGroupSource(Source):
-    """A Parquet ``Source`` that reads only some of its row groups."""
-
-    row_groups: tuple[int, ...] = ()
-
-    @classmethod
-    def of(cls, src: Source, row_groups: tuple[int, ...]) -> RowGroupSource:
-        out = cls.__new__(cls)
-        out.__dict__.update(src.__dict__)
-        out.row_groups = row_groups
-        return out
-
-    def _parquet_batches(
-        self, names: list[str], types: dict[str, pa.DataType], batch_size: int
-    ) -> Iterator[pa.RecordBatch]:
-        import pyarrow.parquet as pq
-
-        handle = _open_random(self)
-        try:
-            try:
-                pf = pq.ParquetFile(self.path if handle is None else handle, pre_buffer=False)
-            except (pa.ArrowException, OSError) as exc:
-                raise self._corrupt(exc) from None
-            try:
-                batches = pf.iter_batches(
-                    batch_size=batch_size, row_groups=list(self.row_groups), columns=names
-                )
-                while True:
-                    try:
-                        batch = next(batches)
-                    except StopIteration:
-                        return
-                    except (pa.ArrowException, OSError) as exc:
-                        raise self._corrupt(exc) from None
-                    if batch.schema.names != names:
-                        batch = batch.select(names)
-                    yield self._cast(batch, types)
-            finally:
-                pf.close()
-        finally:
-            if handle is not None:
-                handle.close()
+def with_row_groups(src: Source, row_groups: tuple[int, ...]) -> Source:
+    """A copy of a Parquet ``Source`` that reads only these row groups."""
+    out = copy.copy(src)
+    out.row_groups = row_groups
+    return out
 
 
 # ---------------------------------------------------------------------- on a worker

@@ -116,6 +116,7 @@ class Source:
         self._fs = fs
         self._location = location if location is not None else path
         self.num_rows = None
+        self.row_groups: tuple[int, ...] | None = None  # Parquet: read only these
         self._pipe: Any = None  # decompressed one-shot stream, read after `_head`
         self._owned = pipe if close_pipe else None  # a named pipe we opened: close after use
         self._head = b""  # bytes already taken from the pipe to infer the schema
@@ -288,7 +289,8 @@ class Source:
             _close(handle)
             raise self._corrupt(exc) from None
         try:
-            batches = pf.iter_batches(batch_size=batch_size, columns=names)
+            groups = None if self.row_groups is None else list(self.row_groups)
+            batches = pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=names)
             while True:
                 try:
                     batch = next(batches)
