@@ -21,7 +21,6 @@ Needs benchmarks/data/ctr/ from `python benchmarks/make_data.py --only ctr`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -33,6 +32,8 @@ from bench_score import (
     PEERS,
     Row,
     Run,
+    base_parser,
+    chosen_cases,
     describe_checkout,
     find_ce,
     find_python,
@@ -87,24 +88,9 @@ def start_cluster() -> tuple[object | None, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs per contender (best time)")
-    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
-    parser.add_argument(
-        "--only", default=",".join(CASES), help=f"comma list of cases: {','.join(CASES)}"
-    )
-    parser.add_argument("--ce", help="the ce executable (default: next to this python, or PATH)")
-    parser.add_argument(
-        "--peer-python",
-        action="append",
-        default=[],
-        help="interpreter to try first for the peer scripts (repeatable); then "
-        "$CE_BENCH_PEER_PYTHON, /work/venv-torch/bin/python and this python",
-    )
+    parser = base_parser(__doc__, CASES)
     args = parser.parse_args(argv)
-    cases = {c.strip() for c in args.only.split(",") if c.strip()}
-    if unknown := cases - set(CASES):
-        parser.error(f"unknown case(s) {', '.join(sorted(unknown))}; choose from {CASES}")
+    cases = chosen_cases(parser, args.only, CASES)
     if not CTR.is_dir():
         sys.exit(f"bench_ctr: missing {CTR}; run make_data.py --only ctr first")
 

@@ -192,12 +192,13 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]], markdown:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def base_parser(doc: str, cases: Sequence[str]) -> argparse.ArgumentParser:
+    """The options every benchmark script shares."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per contender (best time)")
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument(
-        "--only", default=",".join(CASES), help=f"comma list of cases: {','.join(CASES)}"
+        "--only", default=",".join(cases), help=f"comma list of cases: {','.join(cases)}"
     )
     parser.add_argument("--ce", help="the ce executable (default: next to this python, or PATH)")
     parser.add_argument(
@@ -207,15 +208,26 @@ def main(argv: list[str] | None = None) -> int:
         help="interpreter to try first for the peer scripts (repeatable); then "
         "$CE_BENCH_PEER_PYTHON, /work/venv-torch/bin/python and this python",
     )
+    return parser
+
+
+def chosen_cases(parser: argparse.ArgumentParser, only: str, cases: Sequence[str]) -> set[str]:
+    """The ``--only`` cases, or a usage error naming the unknown ones."""
+    chosen = {c.strip() for c in only.split(",") if c.strip()}
+    if unknown := chosen - set(cases):
+        parser.error(f"unknown case(s) {', '.join(sorted(unknown))}; choose from {cases}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = base_parser(__doc__, CASES)
     parser.add_argument(
         "--batch-sizes",
         default="8192,16384,32768,65536,131072,262144",
         help="ce score --batch-size values for the 'batch' case",
     )
     args = parser.parse_args(argv)
-    cases = {c.strip() for c in args.only.split(",") if c.strip()}
-    if unknown := cases - set(CASES):
-        parser.error(f"unknown case(s) {', '.join(sorted(unknown))}; choose from {CASES}")
+    cases = chosen_cases(parser, args.only, CASES)
 
     big, csv, big4 = DATA / "big.parquet", DATA / "big.csv", DATA / "big4x.parquet"
     if missing := [p for p in (big, csv, big4) if not p.exists()]:

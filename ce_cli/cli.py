@@ -257,6 +257,14 @@ def _warn(warnings: list[str]) -> None:
         click.echo(f"ce: warning: {warning}", err=True)
 
 
+def _draw(chart: str, report: Any, path: str) -> None:
+    """Draw ``report`` with ``ce_cli.plots.<chart>`` into ``path`` (checked before reading)."""
+    from ce_cli import plots
+
+    getattr(plots, chart)(report, path)
+    click.echo(f"ce: wrote {path}", err=True)
+
+
 def _input_files(options: Any) -> list[str]:
     from ce_cli.io.dataset import input_files
 
@@ -308,10 +316,7 @@ def weights_command(
         check_plot_target(plot, files)
     report = compute_weights(options, scheme=scheme, beta=beta)
     if plot:
-        from ce_cli.plots import weights_chart
-
-        weights_chart(report, plot)
-        click.echo(f"ce: wrote {plot}", err=True)
+        _draw("weights_chart", report, plot)
     emit(report, fmt, output, files)
 
 
@@ -456,10 +461,7 @@ def calibrate_command(
         )
         click.echo(f"ce: wrote {save_temperature}", err=True)
     if plot:
-        from ce_cli.plots import reliability_diagram
-
-        reliability_diagram(report, plot)
-        click.echo(f"ce: wrote {plot}", err=True)
+        _draw("reliability_diagram", report, plot)
     emit(report, fmt, output, files)
 
 
