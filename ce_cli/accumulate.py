@@ -7,14 +7,25 @@ single pass, chunked passes, threads or a cluster give the same result.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from ce_cli.errors import CEError
+from ce_cli.group_keys import sort_key
 from ce_cli.io.batch import Batch
 
 A = TypeVar("A", bound="Accumulator")
+MAX_GROUPS = 1000  # --group-by: distinct values allowed
+
+
+class Mergeable(Protocol):
+    def merge(self, other: Any) -> Any: ...
+
+
+G = TypeVar("G", bound=Mergeable)
 
 
 class Accumulator(Protocol):
@@ -33,6 +44,13 @@ class ClassCounts:
     n_rows: int  # rows used, unweighted
     n_ignored: int
     n_masked: int
+
+    def aligned(self, names: tuple[str, ...]) -> ClassCounts:
+        """The same counts over the class list ``names`` (a superset of ``self.names``, e.g.
+        every group's counts over the classes of all groups); absent classes count 0."""
+        mine = dict(zip(self.names, self.counts, strict=True))
+        counts = np.array([mine.get(name, 0.0) for name in names], dtype=np.float64)
+        return ClassCounts(names, counts, self.total, self.n_rows, self.n_ignored, self.n_masked)
 
 
 class ClassCounter:
@@ -106,3 +124,49 @@ class ClassCounter:
         return ClassCounts(
             names, counts.copy(), self.total, self.n_rows, self.n_ignored, self.n_masked
         )
+
+
+class ByGroup(Generic[G]):
+    """One accumulator per group key (``--group-by``), made on first sight of the key; merges
+    key by key, so threads and workers may each see any subset of the groups.
+
+    At most ``limit`` groups: ``--group-by`` is for a few slices (countries, model versions),
+    not for a per-row key.
+    """
+
+    def __init__(self, make: Callable[[], G], column: str, limit: int = MAX_GROUPS) -> None:
+        self.make = make
+        self.column = column
+        self.limit = limit
+        self.parts: dict[Any, G] = {}
+
+    def part(self, key: Any) -> G:
+        """The accumulator of ``key`` (a new one the first time)."""
+        acc = self.parts.get(key)
+        if acc is None:
+            self._check_room(1)
+            acc = self.parts[key] = self.make()
+        return acc
+
+    def merge(self, other: ByGroup[G]) -> ByGroup[G]:
+        merged: ByGroup[G] = ByGroup(self.make, self.column, self.limit)
+        merged.parts = dict(self.parts)
+        merged._check_room(len(other.parts.keys() - self.parts.keys()))
+        for key, acc in other.parts.items():
+            mine = merged.parts.get(key)
+            merged.parts[key] = acc if mine is None else mine.merge(acc)
+        return merged
+
+    def total(self) -> G:
+        """Every group's accumulator merged into one: the ungrouped result."""
+        total = self.make()
+        for key in sorted(self.parts, key=sort_key):  # one order, however the rows arrived
+            total = total.merge(self.parts[key])
+        return total
+
+    def _check_room(self, new: int) -> None:
+        if len(self.parts) + new > self.limit:
+            raise CEError(
+                f"--group-by {self.column}: more than {self.limit} distinct values; group by a "
+                "column with a few values (a country, a model version), or pick some with --where"
+            )

@@ -22,6 +22,14 @@ import numpy as np
 from ce_cli import calibration as cal
 from ce_cli import engine, losses
 from ce_cli.errors import CEError
+from ce_cli.group_report import (
+    GroupEntry,
+    attach,
+    build_groups,
+    grouped_csv,
+    groups_dict,
+    with_groups,
+)
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
@@ -195,14 +203,27 @@ def compute_calibration(
                 metric_set.update(*scored)
 
     file = layout.pred_file
-    result = engine.accumulate(
-        dataset,
-        lambda: Pass(lambda: [MetricSet(geo, calib, t) for t in temps]),
-        work,
-        options,
-        "calibration",
-    )
-    return _report(result.sets, geo, calib, fit, layout, options, inputs, decided_by, notes)
+
+    def make() -> Pass:
+        return Pass(lambda: [MetricSet(geo, calib, t) for t in temps])
+
+    def build(result: Pass, whole: bool = True) -> CalibrationReport:
+        sets = result.sets
+        return _report(
+            sets, geo, calib, fit, layout, options, inputs, decided_by, list(notes), whole
+        )
+
+    if options.group_by is None:
+        return build(engine.accumulate(dataset, make, work, options, "calibration"))
+    by = engine.accumulate_by_group(dataset, make, work, options, "calibration")
+    report = build(by.total())
+    attach(report, options.group_by, build_groups(by, lambda r: build(r, whole=False)))
+    if fit is not None:
+        report.notes.append(
+            f"one temperature is fitted on all rows; each {options.group_by} shows its metrics "
+            "before and after it (fit one group alone with --where)"
+        )
+    return report
 
 
 def _check(calib: CalibrationOptions) -> None:
@@ -289,6 +310,8 @@ class CalibrationReport:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     before: dict[str, Any] | None = None  # metrics and bins at the given temperature when fitted
+    group_by: str | None = None
+    groups: list[GroupEntry] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -309,7 +332,18 @@ class CalibrationReport:
             "source": self.source,
             "notes": self.notes,
             "warnings": self.warnings,
+            **groups_dict(self),
         }
+
+    def group_row(self) -> dict[str, Any]:
+        """This report's line in a table of groups."""
+        m = self.metrics
+        row: dict[str, Any] = {"N": self.n_samples}
+        if self.before is not None:
+            row["ECE before"] = self.before["ece"]
+        row.update(ECE=m["ece"], MCE=m["mce"], Brier=m["brier"], NLL=m["nll"])
+        row["accuracy"] = m["accuracy"]
+        return row
 
     def view(self) -> View:
         m = self.metrics
@@ -353,15 +387,19 @@ class CalibrationReport:
                     caption="one-vs-rest ECE per class",
                 )
             )
-        return View(
+        view = View(
             f"ce calibrate · {self.source.get('file', '')}",
             summary,
             tables,
             self.warnings,
             self.notes,
         )
+        return with_groups(view, self)
 
     def csv_table(self) -> Table:
+        return grouped_csv(self, self._bin_table())
+
+    def _bin_table(self) -> Table:
         return Table(
             ["lower", "upper", "count", "confidence", "accuracy", "gap"],
             [
@@ -428,7 +466,10 @@ def _report(
     inputs: str,
     decided_by: str,
     notes: list[str],
+    whole: bool = True,
 ) -> CalibrationReport:
+    """The report of ``sets`` (at the given temperature, then the fitted one). ``whole``:
+    the rows the temperature was fitted on — else (a group) without the fit's own numbers."""
     final = sets[-1]
     metrics, warnings = _metrics(final)
     classwise = final.classwise.compute()
@@ -459,14 +500,15 @@ def _report(
             "temperature": calib.temperature,
             "bins": _bins(sets[0].main.compute()),
         }
-        report.fit = {
-            "temperature": fit.temperature,
-            "nll_before": fit.nll_before,
-            "nll_after": fit.nll_after,
-            "passes": fit.passes,
-            "converged": fit.converged,
-        }
-        warnings += list(fit.warnings)
+        if whole:
+            report.fit = {
+                "temperature": fit.temperature,
+                "nll_before": fit.nll_before,
+                "nll_after": fit.nll_after,
+                "passes": fit.passes,
+                "converged": fit.converged,
+            }
+            warnings += list(fit.warnings)
         if (
             before["accuracy"] is not None
             and metrics["accuracy"] is not None

@@ -32,11 +32,12 @@ import operator
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ce_cli.errors import CEError
+from ce_cli.group_keys import key_text
 
 LOWER, HIGHER = "lower", "higher"
 FAIL_ON = ("value", "significant")
@@ -514,6 +515,8 @@ class BaselineReport:
     parameters: dict[str, Any] | None = None
     n_used: int | None = None
     classes: list[str] | None = None
+    group_by: str | None = None
+    groups: dict[str, dict[str, float | None]] = field(default_factory=dict)  # 'COL=V' → metrics
 
 
 def baseline_from_report(data: Any, path: str, schema_version: int) -> BaselineReport:
@@ -531,40 +534,54 @@ def baseline_from_report(data: Any, path: str, schema_version: int) -> BaselineR
         )
     kind = data["kind"]
     try:
-        if kind == "score":
-            return BaselineReport(
-                path,
-                kind,
-                score_metrics(data),
-                data["loss"]["name"],
-                data.get("parameters"),
-                data.get("n_used"),
-                [c["name"] for c in data.get("per_class", [])],
-            )
-        if kind == "check":
-            metrics = {
-                str(k): (None if v is None else float(v)) for k, v in data["metrics"].items()
-            }
-            loss = data.get("loss") or {}
-            return BaselineReport(
-                path,
-                kind,
-                metrics,
-                loss.get("name"),
-                loss.get("parameters"),
-                data.get("n_used"),
-                data.get("classes"),
-            )
-        if kind in ("calibration", "calibrate"):
-            return BaselineReport(path, kind, calibration_metrics(data), n_used=data.get("n_used"))
+        report = _baseline_metrics(data, path, kind)
+        report.group_by = data.get("group_by")
+        for g in data.get("groups") or []:
+            label = f"{report.group_by}={key_text(g['value'])}"
+            if kind == "check":
+                report.groups[label] = _float_metrics(g["metrics"])
+            elif "error" not in g:
+                report.groups[label] = _baseline_metrics(g, path, kind).metrics
+        return report
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CEError(
             f"--baseline {path}: a {kind} report without the expected keys ({exc})"
         ) from None
+
+
+def _baseline_metrics(data: dict[str, Any], path: str, kind: str) -> BaselineReport:
+    """The metrics of one report dict (or of one group's entry in it)."""
+    if kind == "score":
+        return BaselineReport(
+            path,
+            kind,
+            score_metrics(data),
+            data["loss"]["name"],
+            data.get("parameters"),
+            data.get("n_used"),
+            [c["name"] for c in data.get("per_class", [])],
+        )
+    if kind == "check":
+        loss = data.get("loss") or {}
+        return BaselineReport(
+            path,
+            kind,
+            _float_metrics(data["metrics"]),
+            loss.get("name"),
+            loss.get("parameters"),
+            data.get("n_used"),
+            data.get("classes"),
+        )
+    if kind in ("calibration", "calibrate"):
+        return BaselineReport(path, kind, calibration_metrics(data), n_used=data.get("n_used"))
     raise CEError(
         f"--baseline {path}: a {kind!r} report has no metrics to compare; use a ce score or "
         "ce check JSON report"
     )
+
+
+def _float_metrics(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    return {str(k): (None if v is None else float(v)) for k, v in metrics.items()}
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -585,6 +602,7 @@ class CheckResult:
     margin: str | None = None
     ci: dict[str, float] | None = None  # {low, high, level, replicates}: of the delta
     decided_by: str = "value"  # value | interval
+    group: str | None = None  # --group-by: 'COL=VALUE' when the check is of one group
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -601,7 +619,14 @@ class CheckResult:
             "decided_by": self.decided_by,
             "passed": self.passed,
             "message": self.message,
+            "group": self.group,
         }
+
+    def in_group(self, group: str) -> CheckResult:
+        """This check, of the rows of one group (``COL=VALUE``)."""
+        return replace(
+            self, name=f"{self.name} [{group}]", message=f"{group}: {self.message}", group=group
+        )
 
 
 def evaluate_threshold(t: Threshold, value: float | None, baseline: float | None) -> CheckResult:

@@ -46,6 +46,7 @@ from ce_cli.check import (
     score_metrics,
 )
 from ce_cli.errors import CEError
+from ce_cli.group_keys import json_key, key_text
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import InputOptions
 from ce_cli.report import SCHEMA_VERSION, Table, View
@@ -96,6 +97,8 @@ class CheckReport:
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    group_by: str | None = None
+    groups: list[GroupMetrics] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -132,6 +135,14 @@ class CheckReport:
             "source": self.source,
             "notes": self.notes,
             "warnings": self.warnings,
+            **(
+                {
+                    "group_by": self.group_by,
+                    "groups": [{"value": g.value, "metrics": g.metrics} for g in self.groups],
+                }
+                if self.group_by is not None
+                else {}
+            ),
         }
 
     @property
@@ -295,6 +306,12 @@ def run_check(
                 f"baseline model's predictions as --baseline, not a report ({base_path})"
             )
     predictions_baseline = base_path is not None and base_report is None
+    if predictions_baseline and options.group_by is not None:
+        raise CEError(
+            f"--group-by {options.group_by} with --baseline {base_path}: the paired comparison "
+            "of predictions is not made per group; pass a baseline report made with `ce score "
+            f"--group-by {options.group_by} --format json` instead"
+        )
     if predictions_baseline and base_path is not None:
         if base_path == "-":
             raise CEError("--baseline -: the baseline must be a file (stdin is the candidate's)")
@@ -321,11 +338,13 @@ def run_check(
     warnings = list(cand.warnings)
     notes: list[str] = []
     calibration = None
+    cal: dict[str, Any] = {}
     if plan.needs_calibration:
         cal, cal_warnings = _calibrate(options, plan, score)
         metrics.update(calibration_metrics(cal))
         warnings += [w for w in cal_warnings if w not in warnings]
         calibration = {"n_bins": plan.n_bins, "strategy": plan.strategy}
+    groups = _group_metrics(cand, cal)
 
     baseline: BaselineInfo | None = None
     base_metrics: dict[str, float | None] = {}
@@ -348,29 +367,56 @@ def run_check(
         base_metrics = baseline.metrics
         warnings += more
 
-    checks = [
-        evaluate_threshold(t, metrics.get(t.key), base_metrics.get(t.key)) for t in thresholds
-    ]
-    if baseline is not None:
+    def judge(
+        values: dict[str, float | None], base: dict[str, float | None] | None, where: str
+    ) -> list[CheckResult]:
+        """The thresholds, and the regressions when there is a baseline, on one set of rows."""
+        out = [
+            evaluate_threshold(t, values.get(t.key), (base or {}).get(t.key)) for t in thresholds
+        ]
+        if baseline is None or base is None:
+            return out
         for key in regression_keys(plan, thresholds, classes):
-            b = base_metrics.get(key)
+            b = base.get(key)
             if b is None:
-                why = "no value" if key in base_metrics else "no such metric"
+                why = "no value" if key in base else "no such metric"
+                if where and key not in base_metrics:
+                    continue  # said once for all rows
                 warnings.append(
-                    f"baseline {baseline.file} has {why} for {key}: not compared with it"
+                    f"baseline {baseline.file} has {why} for {key}{where}: not compared with it"
                 )
                 continue
-            checks.append(
+            out.append(
                 evaluate_regression(
                     key,
-                    metrics.get(key),
+                    values.get(key),
                     b,
                     margin_for(key, plan.margins),
                     fail_on=plan.fail_on,
-                    interval=intervals.get(key),
+                    interval=intervals.get(key) if not where else None,
                 )
             )
+        return out
+
+    checks = judge(metrics, base_metrics if baseline is not None else None, "")
+    for g in groups:
+        group, values = f"{options.group_by}={g.label}", g.metrics
+        base_group = None
+        if base_report is not None:
+            base_group = base_report.groups.get(group)
+            if base_group is None:
+                warnings.append(
+                    f"the baseline report {base_report.path} has no group {group}: "
+                    "its checks are not compared with the baseline"
+                )
+        checks += [c.in_group(group) for c in judge(values, base_group, f" in {group}")]
+    if baseline is not None:
         notes.append(_regression_note(plan))
+    if groups:
+        notes.append(
+            f"every check also holds for each {options.group_by} on its own "
+            f"({len(groups)} groups; a group's checks are named [{options.group_by}=VALUE])"
+        )
     return CheckReport(
         checks=checks,
         metrics=metrics,
@@ -388,7 +434,31 @@ def run_check(
         source={"file": options.display, "labels_file": options.labels_path},
         notes=notes,
         warnings=warnings,
+        group_by=options.group_by,
+        groups=groups,
     )
+
+
+@dataclass
+class GroupMetrics:
+    """The check metrics of one ``--group-by`` group."""
+
+    value: Any  # as JSON holds it
+    label: str  # as names show it
+    metrics: dict[str, float | None]
+
+
+def _group_metrics(cand: ScoreReport, cal: dict[str, Any]) -> list[GroupMetrics]:
+    """The check metrics of each group (score, and calibration when computed); none without
+    --group-by. A group without a report has no values, so its thresholds fail."""
+    cal_groups = {key_text(g["value"]): g for g in cal.get("groups", []) if "error" not in g}
+    out = []
+    for g in cand.groups:
+        values = {} if g.report is None else score_metrics(g.report.to_dict())
+        if g.label in cal_groups:
+            values.update(calibration_metrics(cal_groups[g.label]))
+        out.append(GroupMetrics(json_key(g.key), g.label, values))
+    return out
 
 
 def _regression_note(plan: CheckPlan) -> str:

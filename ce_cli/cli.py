@@ -135,6 +135,12 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "'COL in A,B,C'. Repeatable (all must hold); partition columns work too.",
         ),
         click.option(
+            "--group-by",
+            metavar="COL",
+            help="Also report each value of COL on its own (a country, a model version, a "
+            "partition column); at most 1000 values.",
+        ),
+        click.option(
             "--ignore-index",
             type=int,
             default=-100,
@@ -208,6 +214,7 @@ def _input_options_from(kwargs: dict[str, Any]) -> Any:
         threads=kwargs.pop("threads"),
         progress=not kwargs.pop("no_progress"),
         where=tuple(kwargs.pop("where")),
+        group_by=kwargs.pop("group_by"),
         label=LabelOptions(
             task=kwargs.pop("task"),
             classes=_parse_classes(kwargs.pop("classes")),

@@ -36,12 +36,12 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from ce_cli.errors import CEError
+from ce_cli.io.files import MultiSource
 from ce_cli.io.formats import Source
+from ce_cli.io.where import RowFilter, filtered
 
 if TYPE_CHECKING:
-    from ce_cli.io.batch import Batch
-    from ce_cli.io.dataset import Dataset, InputOptions
-    from ce_cli.io.layout import Layout
+    from ce_cli.io.dataset import Dataset, InputOptions, RawBatch
 
 A = TypeVar("A")
 INSTALL_HINT = "pip install 'ce-cli[dask]'"
@@ -54,13 +54,14 @@ _TEXT_FORMATS = ("csv", "tsv", "jsonl")
 # ---------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
 class Reading:
-    """What every part reads, and how to decode it (shipped with each task; all picklable)."""
+    """What every part reads (shipped with each task; picklable). How a batch is decoded and
+    added travels with the task as its ``feed``."""
 
     columns: tuple[str, ...]
     types: dict[str, pa.DataType] | None  # forced at parse time (text formats)
     batch_size: int
-    layout: Layout
-    read_preds: bool
+    row_filter: RowFilter | None = None  # --where
+    where_only: tuple[str, ...] = ()  # columns read for --where only, dropped after it
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Part:
     display: str  # as the user named it
     row_start: int = 0
     num_rows: int | None = None  # None: count it first (text formats)
+    read: bool = True  # False: --where rules out its partition values (its rows still count)
 
 
 @dataclass(frozen=True)
@@ -93,22 +95,19 @@ def plan(dataset: Dataset, options: InputOptions) -> tuple[Reading, list[Part]]:
     _check_supported(dataset, options)
     main = dataset.main
     sources = list(getattr(main, "sources", [main]))
-    columns = dataset._main_columns()  # the columns the local engine reads
-    types = None
-    if main.format in _TEXT_FORMATS:  # as Dataset._stream: numbers are parsed as float64
-        numeric = [*(dataset.preds.names if dataset.preds else ()), dataset.weight_col]
-        types = {
-            c: pa.float64()
-            for c in numeric
-            if c and c in columns and not pa.types.is_list(main.schema.field(c).type)
-        } or None
+    columns, types, where_only = dataset.main_reading()  # as the local engine reads it
     reading = Reading(
         columns=tuple(columns),
         types=types,
         batch_size=options.batch_size,
-        layout=dataset.layout,
-        read_preds=dataset.read_preds,
+        row_filter=dataset.row_filter,
+        where_only=tuple(where_only),
     )
+    read = [True] * len(sources)
+    if dataset.row_filter is not None and isinstance(main, MultiSource):
+        # files whose partition values fail a condition, and whose row count is known
+        passes = dataset.row_filter.files(main.partition_fields, main.partition_values)
+        read = [ok or s.num_rows is None for ok, s in zip(passes, sources, strict=True)]
     parts: list[Part] = []
     for i, src in enumerate(sources):
         worker_src = _absolute(src)
@@ -117,20 +116,22 @@ def plan(dataset: Dataset, options: InputOptions) -> tuple[Reading, list[Part]]:
             for rows, row_groups in groups:
                 one = with_row_groups(worker_src, row_groups)
                 one.num_rows = rows
-                parts.append(_part(len(parts), main, i, one, src.path, rows))
+                parts.append(_part(len(parts), main, i, one, src.path, rows, read[i]))
         else:
-            parts.append(_part(len(parts), main, i, worker_src, src.path, src.num_rows))
+            parts.append(_part(len(parts), main, i, worker_src, src.path, src.num_rows, read[i]))
     return reading, parts
 
 
-def _part(index: int, main: Any, i: int, src: Any, display: str, rows: int | None) -> Part:
+def _part(
+    index: int, main: Any, i: int, src: Any, display: str, rows: int | None, read: bool
+) -> Part:
     """File ``i`` of ``main`` alone, read through ``src``: as a ``MultiSource`` reads it (the
     first file's types, this file's partition values) when ``main`` is one."""
     reader = src
     if hasattr(main, "subset"):
         reader = main.subset([i])
         reader.sources = [src]
-    return Part(index, reader, src.path, display, num_rows=rows)
+    return Part(index, reader, src.path, display, num_rows=rows, read=read)
 
 
 def _check_supported(dataset: Dataset, options: InputOptions) -> None:
@@ -139,8 +140,6 @@ def _check_supported(dataset: Dataset, options: InputOptions) -> None:
             "--labels FILE is read on the local engine only (the two files are aligned row by "
             "row in this process); drop --engine dask, or put the labels in the prediction files"
         )
-    if getattr(options, "where", None):
-        raise CEError("--where is not supported with --engine dask yet; drop one of them")
     for src in getattr(dataset.main, "sources", [dataset.main]):
         path = src.path
         local = getattr(src, "_fs", None) is None
@@ -212,21 +211,33 @@ def run_part(
     reading: Reading,
     part: Part,
     make: Callable[[], A],
-    update: Callable[[A, Batch], object],
+    feed: Callable[[A, RawBatch], object],
 ) -> A | Failure:
     """One task: a fresh accumulator over the part's batches (a ``Failure`` on a CEError)."""
     from ce_cli.engine import tune_allocator
 
     tune_allocator()
     acc = make()
-    row = part.row_start
     try:
-        for rb in read_part(reading, part):
-            update(acc, reading.layout.to_batch(rb, rb, row, read_preds=reading.read_preds))
-            row += rb.num_rows
+        for raw in _items(reading, part):
+            feed(acc, raw)
     except CEError as exc:
         return Failure(part.index, _as_given(str(exc), part))
     return acc
+
+
+def _items(reading: Reading, part: Part) -> Iterator[RawBatch]:
+    """The part's raw items with their global first rows, filtered as the local engine does."""
+
+    def numbered() -> Iterator[RawBatch]:
+        row = part.row_start
+        for rb in read_part(reading, part):
+            yield rb, rb, row
+            row += rb.num_rows
+
+    if reading.row_filter is None:
+        return numbered()
+    return filtered(numbered(), reading.row_filter, reading.batch_size, reading.where_only)
 
 
 def count_part(reading: Reading, part: Part) -> int | Failure:
@@ -255,20 +266,20 @@ def _as_given(message: str, part: Part) -> str:
 def accumulate(
     dataset: Dataset,
     make: Callable[[], A],
-    update: Callable[[A, Batch], object],
+    feed: Callable[[A, RawBatch], object],
     options: InputOptions,
     scheduler: str | None,
     label: str = "reading",
 ) -> A:
-    """``update`` over every batch of ``dataset`` on a Dask cluster; the merged accumulator."""
+    """``feed(accumulator, raw item)`` over every record batch of ``dataset`` on a Dask
+    cluster (``engine.Feed``: decode, then update); the merged accumulator."""
     reading, parts = plan(dataset, options)
     client = connect(scheduler, options.threads)
     futures: list[Any] = []
     try:
         parts, failure = _with_row_starts(client, reading, parts)
-        futures = [
-            client.submit(run_part, reading, part, make, update, pure=False) for part in parts
-        ]
+        parts = [p for p in parts if p.read]
+        futures = [client.submit(run_part, reading, part, make, feed, pure=False) for part in parts]
         _wait(client, futures, parts, options.progress, label)
         level = futures
         while len(level) > 1:

@@ -24,14 +24,18 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from ce_cli.accumulate import ByGroup, Mergeable
 from ce_cli.errors import CEError
-from ce_cli.io.dataset import InputOptions
+from ce_cli.io.dataset import InputOptions, RawBatch
+from ce_cli.io.groups import GroupColumn, split
 
 if TYPE_CHECKING:
     from ce_cli.io.batch import Batch
     from ce_cli.io.dataset import Dataset
+    from ce_cli.io.layout import Layout
 
 ENGINES = ("local", "dask")
 # glibc malloc: serve per-batch temporaries below MALLOC_MMAP_BYTES from the heap, and keep up
@@ -42,10 +46,6 @@ MALLOC_MMAP_BYTES = 4 << 20
 MALLOC_TRIM_BYTES = 64 << 20
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 _tuned = False
-
-
-class Mergeable(Protocol):
-    def merge(self, other: Any) -> Any: ...
 
 
 A = TypeVar("A", bound=Mergeable)
@@ -171,6 +171,28 @@ def require_local(options: InputOptions, what: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Feed:
+    """The work on one raw item: decode it and ``update`` the accumulator with it — with a
+    ``group`` column, piece by piece into ``ByGroup``'s accumulator of each piece's key.
+    Picklable (shipped to dask workers) when ``update`` is."""
+
+    layout: Layout
+    read_preds: bool
+    update: Callable[[Any, Batch], object]
+    group: GroupColumn | None = None
+
+    def __call__(self, acc: Any, raw: RawBatch) -> None:
+        if self.group is None:
+            self.update(acc, self.decode(raw))
+            return
+        for key, piece in split(raw, self.group):
+            self.update(acc.part(key), self.decode(piece))
+
+    def decode(self, raw: RawBatch) -> Batch:
+        return self.layout.to_batch(raw[0], raw[1], raw[2], read_preds=self.read_preds)
+
+
 def accumulate(
     dataset: Dataset,
     make: Callable[[], A],
@@ -183,11 +205,41 @@ def accumulate(
 
     ``threads`` overrides ``options.threads`` on the local engine (1 for per-row sinks).
     """
+    feed = Feed(dataset.layout, dataset.read_preds, update)
+    result: A = _run(dataset, make, feed, options, label, threads)
+    return result
+
+
+def accumulate_by_group(
+    dataset: Dataset,
+    make: Callable[[], A],
+    update: Callable[[A, Batch], object],
+    options: InputOptions,
+    label: str = "reading",
+) -> ByGroup[A]:
+    """As ``accumulate``, one accumulator per value of the ``--group-by`` column."""
+    group = dataset.group
+    if group is None:
+        raise ValueError("accumulate_by_group needs a dataset opened with --group-by")
+    feed = Feed(dataset.layout, dataset.read_preds, update, group)
+    result: ByGroup[A] = _run(dataset, partial(ByGroup, make, group.name), feed, options, label)
+    return result
+
+
+def _run(
+    dataset: Dataset,
+    make: Callable[[], Any],
+    feed: Feed,
+    options: InputOptions,
+    label: str,
+    threads: int | None = None,
+) -> Any:
+    """``feed`` over every raw item of ``dataset`` on the engine the options name."""
     chosen = engine_options(options)
     if chosen.engine == "dask":
         from ce_cli.dask_engine import accumulate as on_dask
 
-        return on_dask(dataset, make, update, options, chosen.scheduler, label)
+        return on_dask(dataset, make, feed, options, chosen.scheduler, label)
     from ce_cli.progress import track
 
     tune_allocator()
@@ -196,7 +248,7 @@ def accumulate(
     return run(
         track(dataset.pairs(), dataset.num_rows, options.progress, label),
         make,
-        lambda acc, raw: update(acc, dataset.decode(raw)),
+        feed,
         threads=threads,
         order=lambda raw: raw[2],
     )

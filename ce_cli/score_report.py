@@ -15,6 +15,14 @@ from ce_cli import engine
 from ce_cli.accumulate import ClassCounter
 from ce_cli.choices import INPUT_KINDS, LOSSES, REDUCTIONS
 from ce_cli.errors import CEError
+from ce_cli.group_report import (
+    GroupEntry,
+    attach,
+    build_groups,
+    grouped_csv,
+    groups_dict,
+    with_groups,
+)
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
@@ -89,6 +97,8 @@ class ScoreReport:
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    group_by: str | None = None
+    groups: list[GroupEntry] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,7 +135,24 @@ class ScoreReport:
             "source": self.source,
             "notes": self.notes,
             "warnings": self.warnings,
+            **groups_dict(self),
         }
+
+    def group_row(self) -> dict[str, Any]:
+        """This report's line in a table of groups."""
+        row: dict[str, Any] = {
+            "N": self.n_samples,
+            "used": self.n_used,
+            f"{self.loss_name} ({'mean' if self.reduction == 'none' else self.reduction})": (
+                self.mean if self.value is None else self.value
+            ),
+        }
+        if self.subset_accuracy is not None:
+            row["subset accuracy"] = self.subset_accuracy
+        else:
+            row["accuracy"] = self.accuracy
+        row["NCE"] = self.normalized_cross_entropy
+        return row
 
     def view(self) -> View:
         summary: list[tuple[str, Any]] = [
@@ -176,9 +203,12 @@ class ScoreReport:
                 )
             )
         title = f"ce score · {self.source.get('file', '')}"
-        return View(title, summary, tables, self.warnings, self.notes)
+        return with_groups(View(title, summary, tables, self.warnings, self.notes), self)
 
     def csv_table(self) -> Table:
+        return grouped_csv(self, self._class_table())
+
+    def _class_table(self) -> Table:
         return Table(
             ["name", "index", "support", "mean_loss", "loss_share", "recall"],
             [
@@ -211,6 +241,22 @@ def compute_score(
 
     if row_sink is not None:
         engine.require_local(options, "--reduction none (or a paired --baseline)")
+    if options.group_by is not None:
+        if row_sink is not None:
+            raise CEError(
+                f"--group-by {options.group_by} sums per group; --reduction none (or a paired "
+                "--baseline) needs every row: drop one of them"
+            )
+        by = engine.accumulate_by_group(
+            dataset, lambda: LossAccumulator(setup), LossAccumulator.update, options, "scoring"
+        )
+
+        def build(acc: LossAccumulator) -> ScoreReport:
+            return _report(acc, layout, classes, score, options, decided_by, list(notes))
+
+        report = build(by.total())
+        attach(report, options.group_by, build_groups(by, build))
+        return report
     acc = engine.accumulate(
         dataset,
         lambda: LossAccumulator(setup),

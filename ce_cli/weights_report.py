@@ -7,6 +7,14 @@ from typing import Any
 
 from ce_cli import engine
 from ce_cli.accumulate import ClassCounter, ClassCounts
+from ce_cli.group_report import (
+    GroupEntry,
+    attach,
+    build_groups,
+    grouped_csv,
+    groups_dict,
+    with_groups,
+)
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout, finalize_task
 from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
@@ -17,6 +25,8 @@ from ce_cli.weights import (
     normalized_entropy,
     pos_weights,
 )
+
+GROUP_TABLE_CLASSES = 8  # --group-by: a frequency column per class up to this many classes
 
 
 @dataclass
@@ -45,6 +55,8 @@ class WeightsReport:
     inputs: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    group_by: str | None = None
+    groups: list[GroupEntry] = field(default_factory=list)
 
     @property
     def zero_count_classes(self) -> list[str]:
@@ -87,7 +99,20 @@ class WeightsReport:
             "inputs": self.inputs,
             "notes": self.notes,
             "warnings": self.warnings,
+            **groups_dict(self),
         }
+
+    def group_row(self) -> dict[str, Any]:
+        """This report's line in a table of groups: N, imbalance, entropy and, for up to
+        ``GROUP_TABLE_CLASSES`` classes, each class's frequency."""
+        row: dict[str, Any] = {
+            "N": self.n_samples,
+            "imbalance": self.imbalance_ratio,
+            "entropy": self.normalized_entropy,
+        }
+        if len(self.classes) <= GROUP_TABLE_CLASSES:
+            row.update({f"freq {c.name}": c.frequency for c in self.classes})
+        return row
 
     def _columns(self) -> list[str]:
         cols = ["class", "index", "count", "frequency", "weight"]
@@ -115,12 +140,13 @@ class WeightsReport:
         if self.zero_count_classes:
             summary.append(("zero-count", ", ".join(self.zero_count_classes)))
         title = f"ce weights · {self.inputs.get('file', '')}"
-        return View(
+        view = View(
             title, summary, [Table(self._columns(), self._rows())], self.warnings, self.notes
         )
+        return with_groups(view, self)
 
     def csv_table(self) -> Table:
-        return Table(["name", *self._columns()[1:]], self._rows())
+        return grouped_csv(self, Table(["name", *self._columns()[1:]], self._rows()))
 
 
 def compute_weights(
@@ -130,16 +156,33 @@ def compute_weights(
     if scheme not in SCHEMES:
         raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     dataset = Dataset(options, read_preds=False)
-    classes = dataset.layout.classes
-    counter = engine.accumulate(
-        dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
-    )
+    layout, classes = dataset.layout, dataset.layout.classes
     inputs = {
         "file": options.display,
         "labels_file": options.labels_path,
-        "label_columns": dataset.layout.label_cols,
+        "label_columns": layout.label_cols,
     }
-    return build_report(counter.compute(), dataset.layout, scheme, beta, inputs)
+    if options.group_by is None:
+        counter = engine.accumulate(
+            dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
+        )
+        return build_report(counter.compute(), layout, scheme, beta, inputs)
+    by = engine.accumulate_by_group(
+        dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
+    )
+    counts = by.total().compute()
+    report = build_report(counts, layout, scheme, beta, inputs)
+    attach(
+        report,
+        options.group_by,
+        build_groups(
+            by,
+            lambda counter: build_report(
+                counter.compute().aligned(counts.names), layout, scheme, beta, inputs
+            ),
+        ),
+    )
+    return report
 
 
 def build_report(

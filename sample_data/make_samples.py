@@ -259,6 +259,28 @@ def segmentation_ignore_csv() -> None:
     write_csv("segmentation_ignore.csv", columns)
 
 
+COUNTRIES = {"de": (0.45, 1.9), "fr": (0.35, 1.6), "us": (0.20, 1.1)}  # share, separation
+
+
+def eval_by_country() -> None:
+    """Hive partitions eval_by_country/country=XX/part-0.parquet: one evaluation set whose model
+    is good in de, fair in fr and weak in us (a smaller class separation there)."""
+    rng = rng_for(10)
+    n = 3000
+    country = rng.choice(len(COUNTRIES), size=n, p=[share for share, _ in COUNTRIES.values()])
+    for k, (code, (_, separation)) in enumerate(COUNTRIES.items()):
+        rows = np.flatnonzero(country == k)
+        y = rng.choice(len(ANIMALS), size=rows.size, p=ANIMAL_PRIORS)
+        z = as_float32(round6(model_logits(rng, y, ANIMAL_PRIORS, separation)))
+        columns = {
+            "id": pa.array(rows, pa.int64()),
+            "label": pa.array([ANIMALS[c] for c in y]),
+        }
+        columns |= {f"logit_{name}": pa.array(z[:, c]) for c, name in enumerate(ANIMALS)}
+        (OUT / "eval_by_country" / f"country={code}").mkdir(parents=True, exist_ok=True)
+        write_parquet(f"eval_by_country/country={code}/part-0.parquet", pa.table(columns))
+
+
 def main() -> None:
     for make in [
         binary_csv,
@@ -270,6 +292,7 @@ def main() -> None:
         soft_targets_parquet,
         separate_labels_csv,
         segmentation_ignore_csv,
+        eval_by_country,
     ]:
         make()
     for path in sorted(OUT.iterdir()):

@@ -146,6 +146,40 @@ def test_library_call(scheduler: str, data: Path) -> None:
     assert_same(dask.to_dict(), local.to_dict())
 
 
+@pytest.mark.parametrize("command", ["score", "weights", "calibrate"])
+def test_group_by_equals_local(scheduler: str, tmp_path: Path, command: str) -> None:
+    """Hive partitions (one group per file) and a column of the files (groups in every file)."""
+    from test_partitions import frame, partitioned
+
+    root = str(partitioned(tmp_path / "ds", frame()))
+    for column in ("country", "split"):
+        local = as_json(command, root, "--group-by", column, "--batch-size", "50")
+        dask = as_json(command, root, "--group-by", column, "--scheduler", scheduler)
+        assert len(local["groups"]) == 3
+        assert_same(dask, local)
+
+
+WHERE_CASES = [
+    ["--where", "country=de"],  # partitions: the other files are not read
+    ["--where", "day>=5", "--where", "logit_a<=0.25"],  # and a column of the files
+    ["--where", "split in train,val", "--group-by", "country"],
+]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+@pytest.mark.parametrize("where", WHERE_CASES, ids=lambda w: " ".join(w))
+def test_where_equals_local(scheduler: str, tmp_path: Path, where: list[str], fmt: str) -> None:
+    from test_partitions import frame, partitioned
+
+    root = str(partitioned(tmp_path / "ds", frame(), fmt))
+    for command in (["score", "--top", "5"], ["weights"]):
+        local = as_json(*command, root, *where, "--batch-size", "40")
+        dask = as_json(*command, root, *where, "--scheduler", scheduler)
+        assert_same(dask, local)
+        if command[0] == "score":
+            assert 0 < dask["n_samples"] < 600
+
+
 def _write_shards(root: Path, tables: list[pa.Table]) -> str:
     root.mkdir()
     for i, table in enumerate(tables):

@@ -25,6 +25,7 @@ from ce_cli.io.columns import ID_NAMES, PredColumns, find_labels, find_optional,
 from ce_cli.io.convert import combine, numeric
 from ce_cli.io.files import MultiSource, expand, open_input
 from ce_cli.io.formats import Source
+from ce_cli.io.groups import GroupColumn, check_group_type
 from ce_cli.io.layout import LabelOptions, Layout, decide_layout
 from ce_cli.io.where import RowFilter, filtered, parse
 
@@ -54,6 +55,7 @@ class InputOptions:
     scheduler: str | None = None  # dask: scheduler address; else $DASK_SCHEDULER_ADDRESS, local
     progress: bool = False  # a progress bar on stderr for runs longer than a second
     where: tuple[str, ...] = ()  # row filters ('country=de', 'day in 1,2'); all must hold
+    group_by: str | None = None  # a column whose values each get a report (--group-by)
 
     @property
     def display(self) -> str:
@@ -203,6 +205,7 @@ class Dataset:
         self.id_col = find_optional(main_names, opts.id_col, ID_NAMES, "id", self.main.path)
         self.weight_col = self._either(opts.weight_col, "weight")
         self.mask_col = self._either(opts.mask_col, "mask")
+        self.group = self._group_column(opts.group_by) if opts.group_by else None
         if opts.on:
             for src in (self.main, self.label_source):
                 if opts.on not in src.schema.names:
@@ -210,6 +213,21 @@ class Dataset:
                         f"{src.path}: join key column {opts.on!r} not found; the file "
                         f"has columns: {', '.join(src.schema.names)}"
                     )
+
+    def _group_column(self, name: str) -> GroupColumn:
+        """The ``--group-by`` column: from the main file, else from the labels file."""
+        for src, in_labels in ((self.main, False), (self.labels, True)):
+            if src is not None and name in src.schema.names:
+                check_group_type(name, src.schema.field(name).type, src.path)
+                return GroupColumn(name, in_labels)
+        sides = [s for s in (self.main, self.labels) if s is not None]
+        note = getattr(self.main, "partition_note", None)
+        raise CEError(
+            f"--group-by {name}: no such column"
+            + (f" ({note})" if note and f"{name}=" in note else "")
+            + "; "
+            + "; ".join(f"{s.path} has columns: {', '.join(s.schema.names)}" for s in sides)
+        )
 
     def _either(self, spec: str | None, what: str) -> str | None:
         """A --weight-col / --mask-col from the main file, else from the labels file."""
@@ -228,7 +246,31 @@ class Dataset:
         for extra in (self.id_col, self.weight_col, self.mask_col, self.options.on):
             if extra and extra in self.main.schema.names:
                 wanted.append(extra)
+        if self.group is not None and not self.group.in_labels:
+            wanted.append(self.group.name)
         return list(dict.fromkeys(wanted))
+
+    def main_reading(self) -> tuple[list[str], dict[str, pa.DataType] | None, list[str]]:
+        """How the main file is read (for engines that read it elsewhere): its columns, the
+        types forced at parse time (text formats), and the columns only ``--where`` needs
+        (dropped after filtering)."""
+        columns, where_only = self._columns(self._main_columns(), "main")
+        return columns, self._forced_types(self.main, columns), where_only
+
+    def _forced_types(
+        self, src: Source | MultiSource, columns: list[str]
+    ) -> dict[str, pa.DataType] | None:
+        """Text formats: prediction and weight columns are parsed as float64 (else None)."""
+        if src.format not in _TEXT_FORMATS:
+            return None
+        numeric_cols = list(self.preds.names) if self.preds and src is self.main else []
+        numeric_cols += [c for c in (self.weight_col,) if c]
+        types = {
+            c: pa.float64()
+            for c in numeric_cols
+            if c in columns and not pa.types.is_list(src.schema.field(c).type)
+        }
+        return types or None
 
     def _columns(self, wanted: list[str], side: str) -> tuple[list[str], list[str]]:
         """The columns to read from one side: ``wanted`` and those only ``--where`` needs
@@ -248,6 +290,8 @@ class Dataset:
                 wanted.append(extra)
         if self.options.on:
             wanted.append(self.options.on)
+        if self.group is not None and self.group.in_labels:
+            wanted.append(self.group.name)
         return list(dict.fromkeys(wanted))
 
     def _stream(self, src: Source | MultiSource, columns: list[str]) -> Iterator[pa.RecordBatch]:

@@ -1,0 +1,77 @@
+"""``--group-by COL``: cut each aligned pair of record batches into one piece per value of COL.
+
+The pieces keep their input row numbers (a plain ``int`` when a piece's rows are consecutive,
+else an ``InputRows``), so messages, ``--top`` and row numbers in a per-group report name input
+rows exactly as without grouping. A null is a group of its own (key ``None``).
+
+Group keys are Python values (``str``, ``int``, ``bool``, a date…), so partial results from
+threads or dask workers merge by key. Floating-point columns are refused: a float key is rarely
+meant (``0.1 + 0.2``) and NaN is not equal to itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ce_cli.errors import CEError
+from ce_cli.io.convert import combine, numeric
+from ce_cli.io.where import InputRows
+
+RawBatch = tuple[pa.RecordBatch, pa.RecordBatch, int]
+
+
+@dataclass(frozen=True)
+class GroupColumn:
+    """The ``--group-by`` column and the side it is read from (the labels file when only it
+    has the column)."""
+
+    name: str
+    in_labels: bool = False
+
+
+def check_group_type(name: str, typ: pa.DataType, file: str) -> None:
+    """A CEError unless ``typ`` can key a group (text, integer, boolean, date/time, decimal)."""
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    if pa.types.is_floating(typ) or pa.types.is_nested(typ) or pa.types.is_null(typ):
+        raise CEError(
+            f"{file}: --group-by column {name} is {typ}; group by a text, integer, boolean or "
+            "date column (e.g. a hive partition country=de), or bin the values into one first"
+        )
+
+
+def split(raw: RawBatch, group: GroupColumn) -> Iterator[tuple[Any, RawBatch]]:
+    """(group key, the rows of ``raw`` with that key) for every key in ``raw``, in first-seen
+    order; one piece with no copy when every row has the same key (hive partitions)."""
+    main, labels, row = raw
+    source = labels if group.in_labels else main
+    values = combine(source.column(group.name))
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    keys = encoded.dictionary.to_pylist()
+    if len(keys) == 1:
+        yield keys[0], raw
+        return
+    codes = numeric(encoded.indices)
+    same = labels is main
+    for code, key in enumerate(keys):
+        positions = np.flatnonzero(codes == code)
+        take = pa.array(positions)
+        piece_main = main.take(take)
+        piece_labels = piece_main if same else labels.take(take)
+        yield key, (piece_main, piece_labels, _rows(row, positions))
+
+
+def _rows(row: int, positions: np.ndarray) -> int:
+    """The ``row_start`` of the rows at ``positions`` of a batch that starts at ``row``."""
+    rows = np.asarray(row + positions, dtype=np.int64)
+    if int(rows[-1]) - int(rows[0]) == len(rows) - 1:
+        return int(rows[0])
+    return InputRows(rows)
