@@ -7,6 +7,7 @@ Two layers live here.
 
 - ``ce_terms`` / ``ce_index_rows`` return ``(loss, denom)``, both shape ``(n,)``;
 - ``bce_terms*`` and ``sigmoid_focal_terms*`` return per-element terms, shape of the input;
+- ``binary_logit_rows`` returns per-row ``(loss, p_true, positive)`` for one binary logit each;
 - ``softmax_focal_terms`` returns per-row terms ``(n,)``.
 
 A streaming caller drops ignored or masked rows, calls a kernel per batch and adds up::
@@ -53,6 +54,9 @@ block class-major, (C, rows): reductions over classes then run along long contig
 CHUNK_ELEMENTS = 1 << 15
 """Element-wise kernels (BCE, sigmoid focal, probability clipping) work on chunks of about
 this many elements, with scratch buffers reused from chunk to chunk."""
+
+SIGMOID_HALF_BAND = 2.0**-20
+"""``binary_logit_rows`` decides σ(z) > 1/2 by the sign of z outside ``|z| < SIGMOID_HALF_BAND``."""
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -453,6 +457,52 @@ def bce_terms_from_logits(
     return out.reshape(shape)
 
 
+def binary_logit_rows(logits: ArrayLike, target: ArrayLike) -> tuple[F64, F64, NDArray[np.bool_]]:
+    """``(loss, p_true, positive)`` for one logit ``z`` and a 0/1 target ``y`` per row, fused
+    around one ``e = exp(-|z|)`` per element, in cache-sized chunks. With ``u = (1 - 2y)·z``:
+
+    - ``loss = max(u, 0) + log1p(e)``, the ``BCEWithLogits`` term: ``bce_terms_from_logits(z, y)``
+      bit for bit, since its exact part ``(1 - y)·z + max(-z, 0)`` is ``max(u, 0)`` for y ∈ {0, 1};
+    - ``p_true = exp(-loss) = σ(-u)``, the probability of the true class (for y = 1 this is
+      ``exp(log σ(z))`` bit for bit; for y = 0 it has none of the cancellation of ``1 - σ(z)``);
+    - ``positive = σ(z) > 1/2``, with ``σ(z) = exp(log σ(z))`` as ``log_sigmoid_pair`` gives it.
+      That is ``z > 0``, except that the rounded σ(z) is exactly 1/2 for tiny ``z > 0``; so
+      where ``|z| < SIGMOID_HALF_BAND`` it is evaluated as written (outside, σ(z) − 1/2 ≈ z/4
+      is far above any rounding error).
+    """
+    y = np.asarray(target)
+    if y.size and not _is_binary(y):
+        raise ValueError("binary targets must be 0 or 1")
+    z, y, shape = _elementwise_pair(logits, y)
+    loss, p_true = np.empty(z.shape), np.empty(z.shape)
+    for sl, (u, e) in _chunks(z.shape, 2):
+        lo = loss[sl]
+        np.multiply(y[sl], -2.0, out=e)
+        e += 1.0
+        np.multiply(z[sl], e, out=u)  # u = ±z, exact
+        np.abs(u, out=e)
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # e = exp(-|z|)
+        np.log1p(e, out=e)
+        np.maximum(u, 0.0, out=lo)
+        lo += e
+        np.negative(lo, out=p_true[sl])
+        np.exp(p_true[sl], out=p_true[sl])
+    positive = z > 0.0
+    near = np.flatnonzero(np.abs(z) < SIGMOID_HALF_BAND)
+    if near.size:
+        log_p, _ = log_sigmoid_pair(z[near])
+        positive[near] = np.exp(log_p) > 0.5
+    return loss.reshape(shape), p_true.reshape(shape), positive.reshape(shape)
+
+
+def _is_binary(y: NDArray[Any]) -> bool:
+    """Every value 0 or 1 (for integers: two reductions instead of two comparisons)."""
+    if y.dtype.kind in "biu":
+        return bool(y.min() >= 0 and y.max() <= 1)
+    return bool(np.all((y == 0) | (y == 1)))
+
+
 def bce_terms_from_probs(
     probs: ArrayLike,
     target: ArrayLike,
@@ -818,11 +868,13 @@ __all__ = [
     "CLASS_MAJOR_MAX_CLASSES",
     "EPS",
     "REDUCTIONS",
+    "SIGMOID_HALF_BAND",
     "bce_terms",
     "bce_terms_from_logits",
     "bce_terms_from_probs",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "binary_logit_rows",
     "ce_index_rows",
     "ce_terms",
     "clip_eps",

@@ -16,6 +16,7 @@ The other convention, shown whenever a weight is not 1: ``ce`` Σ w·l / N; othe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from ce_cli.topk import TopK
 
 PROB_SUM_RTOL = {np.dtype(np.float16): 3e-2, np.dtype(np.float32): 3.5e-4}  # √eps(dtype)
 ROW_SUM_ATOL = 1e-8
+SUM_BLOCK_ROWS = 1 << 15  # binary_class_sums: rows per block (scratch: (m + 3) × 256 KiB)
 
 
 @dataclass(frozen=True)
@@ -116,20 +118,27 @@ class LossAccumulator:
         self.n_ignored += batch.n_ignored
         self.n_masked += batch.n_masked
         preds = batch.preds
-        used = batch.valid.copy()
-        finite = np.isfinite(preds).all(axis=1)
-        if not finite.all():
-            bad = np.flatnonzero(~finite & used)
-            self.n_invalid += bad.size
-            if bad.size and self.first_invalid is None:
-                col = int(np.flatnonzero(~np.isfinite(preds[bad[0]]))[0])
-                self.first_invalid = (batch.row_start + int(bad[0]), col)
-            used &= finite
-        positions = np.flatnonzero(used)
-        if positions.size == 0:
-            return None
-        if positions.size < batch.n:
-            preds = preds[positions]
+        # min and max are NaN or ±inf when any value is: if not, and every row is valid, every
+        # row is used (the common case, with no per-row mask to build)
+        low, high = (float(preds.min()), float(preds.max())) if batch.n else (np.nan, np.nan)
+        if math.isfinite(low) and math.isfinite(high) and batch.valid.all():
+            positions = np.arange(batch.n)
+        else:
+            used = batch.valid.copy()
+            finite = np.isfinite(preds).all(axis=1)
+            if not finite.all():
+                bad = np.flatnonzero(~finite & used)
+                self.n_invalid += bad.size
+                if bad.size and self.first_invalid is None:
+                    col = int(np.flatnonzero(~np.isfinite(preds[bad[0]]))[0])
+                    self.first_invalid = (batch.row_start + int(bad[0]), col)
+                used &= finite
+            positions = np.flatnonzero(used)
+            if positions.size == 0:
+                return None
+            if positions.size < batch.n:
+                preds = preds[positions]
+            low, high = float(preds.min()), float(preds.max())
         assert batch.target is not None
         target = batch.target[positions] if positions.size < batch.n else batch.target
         weight = None
@@ -137,11 +146,12 @@ class LossAccumulator:
             weight = batch.sample_weight[positions]
         self.n_used += positions.size
         self._check_range(preds, batch, positions)
-        low, high = float(preds.min()), float(preds.max())
         self.pred_min, self.pred_max = min(self.pred_min, low), max(self.pred_max, high)
         unit = low >= 0 and high <= 1  # every value could be a probability
         if s.geometry == "softmax":
             terms = self._softmax(preds, target, weight, unit)
+        elif s.n_cols == 1 and s.inputs == "logits" and s.target_kind == "index":
+            terms = self._binary_logits(preds, target, weight)
         else:
             terms = self._sigmoid(preds, target, weight, unit)
         terms.rows = batch.row_start + positions
@@ -334,6 +344,55 @@ class LossAccumulator:
         row_loss = terms.mean(axis=1)
         return RowTerms(np.empty(0), row_loss, label, predicted, p_true, elements=terms)
 
+    def _binary_logits(
+        self, preds: np.ndarray, target: np.ndarray, weight: np.ndarray | None
+    ) -> RowTerms:
+        """One logit column z, labels y ∈ {0, 1}: ``_sigmoid``'s sums and terms, by a fused path.
+
+        The plain BCE term, p_true and the decision σ(z) > 1/2 come from one kernel
+        (``losses.binary_logit_rows``); the loss terms are those plain terms unless a class
+        weight, pos_weight, label smoothing or the focal loss changes them. The per-class sums
+        are one product ``[l, hit, score(, plain)] · [s·(1 − y), s·y]ᵀ`` (``binary_class_sums``).
+        """
+        s = self.setup
+        n = preds.shape[0]
+        score = preds[:, 0]
+        z = score / s.temperature if s.temperature != 1 else score
+        plain, p_true, positive = losses.binary_logit_rows(z, target)
+        terms = plain
+        if s.loss == "focal":
+            terms = losses.sigmoid_focal_terms(z, target, alpha=s.focal_alpha, gamma=s.gamma)
+        elif s.weighted or s.label_smoothing:
+            terms = losses.bce_terms_from_logits(
+                z,
+                target,
+                weight=s.class_weight,
+                pos_weight=s.pos_weight,
+                label_smoothing=s.label_smoothing,
+            )
+        columns = [terms, positive == target, score] + ([] if terms is plain else [plain])
+        support, (class_loss, class_hits, score_sum, *plain_sum) = binary_class_sums(
+            columns, target, weight
+        )
+        mass = float(support.sum())
+        self.sample_mass += mass
+        self.denom_sum += mass
+        self.support += support
+        self.prior += support[1]
+        self.class_loss += class_loss
+        self.class_hits += class_hits
+        self.correct += float(class_hits.sum())
+        self.loss_sum += float(class_loss.sum())
+        self.plain_sum += float((plain_sum[0] if plain_sum else class_loss).sum())
+        # Σ s·ω with ω = w·(P·y + 1 − y), as in _sigmoid
+        cw = 1.0 if s.class_weight is None else float(s.class_weight[0])
+        pw = 1.0 if s.pos_weight is None else float(s.pos_weight[0])
+        self.weight_mass += cw * (pw * float(support[1]) + float(support[0]))
+        self.pos_score += [score_sum[1], support[1]]
+        self.neg_score += [score_sum[0], support[0]]
+        predicted = positive.astype(np.int64)
+        return RowTerms(np.empty(0), terms, target, predicted, p_true, elements=terms.reshape(n, 1))
+
     def _offer_top(self, terms: RowTerms, batch: Batch) -> None:
         pick = self.top.candidates(terms.loss)
         if pick.size == 0:
@@ -375,6 +434,32 @@ class LossAccumulator:
         kept = set(merged.top.rows.tolist())
         merged.top_ids = {r: v for r, v in {**self.top_ids, **other.top_ids}.items() if r in kept}
         return merged
+
+
+def binary_class_sums(
+    columns: list[np.ndarray], y: np.ndarray, weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(support, sums)`` over rows with labels y ∈ {0, 1} and sample weights s (1 if None):
+    ``support = [Σ s·(1 − y), Σ s·y]`` and ``sums[i] = [Σ s·(1 − y)·v_i, Σ s·y·v_i]`` for each
+    column v_i — one small matrix product ``[1, v_1, …] · [s·(1 − y), s·y]ᵀ`` per block of
+    ``SUM_BLOCK_ROWS`` rows, through scratch reused from block to block (no full-length float64
+    temporaries, whatever the batch size)."""
+    n = y.shape[0]
+    rows = max(1, min(n, SUM_BLOCK_ROWS))
+    values, by_class = np.empty((1 + len(columns), rows)), np.empty((2, rows))
+    values[0] = 1.0
+    sums = np.zeros((1 + len(columns), 2))
+    for lo in range(0, n, rows):
+        hi = min(lo + rows, n)
+        v, b = values[:, : hi - lo], by_class[:, : hi - lo]
+        for row, column in zip(v[1:], columns, strict=True):
+            np.copyto(row, column[lo:hi])
+        np.copyto(b[1], y[lo:hi])
+        np.subtract(1.0, b[1], out=b[0])
+        if weight is not None:
+            b *= weight[lo:hi]
+        sums += v @ b.T
+    return sums[0], sums[1:]
 
 
 def row_argmax(x: np.ndarray) -> np.ndarray:

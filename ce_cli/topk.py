@@ -21,10 +21,17 @@ class TopK:
         gather payloads for these only, then call ``update``."""
         if self.k <= 0 or keys.size == 0:
             return np.empty(0, dtype=np.int64)
-        if keys.size <= self.k:
-            return np.arange(keys.size)
-        part = np.argpartition(-keys, self.k - 1)[: self.k]
-        return np.flatnonzero(keys >= keys[part].min())
+        positions = None
+        if self.keys.size == self.k and not np.isnan(cut := self.keys[-1]):
+            # Full: a row below the K-th best kept key cannot enter (kept keys are sorted best
+            # first); ties with it can, by a smaller row number.
+            positions = np.flatnonzero(keys >= cut)
+            keys = keys[positions]
+        if keys.size > self.k:
+            part = np.argpartition(-keys, self.k - 1)[: self.k]
+            best = np.flatnonzero(keys >= keys[part].min())
+            positions = best if positions is None else positions[best]
+        return np.arange(keys.size) if positions is None else positions
 
     def update(self, keys: np.ndarray, rows: np.ndarray, **payload: np.ndarray) -> None:
         """Offer candidate rows (any number); the best K of these and those kept stay."""

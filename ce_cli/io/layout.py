@@ -134,34 +134,42 @@ class Layout:
         if pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_decode()
         labels = _integer_labels(arr, col, self.label_file, row_start)
-        ignored = (labels == self.ignore_index) if self.ignore_index is not None else no_ignore
+        low, high = _span(labels)
+        ignored = no_ignore
+        if self.ignore_index is not None and low <= self.ignore_index <= high:
+            ignored = labels == self.ignore_index
         return self._ints_to_index(labels, ignored, row_start), None, None, ignored
 
     def _ints_to_index(self, labels: np.ndarray, ignored: np.ndarray, row_start: int) -> np.ndarray:
+        """Class positions (int64, a new array) of integer labels; ignored rows become 0."""
         if self._int_names is not None:
             index = self._lookup_int_names(labels)
         else:
-            index = labels.astype(np.int64, copy=True)
+            index = labels.astype(np.int64)
         limit = self.n_classes
-        bad = ~ignored & ((index < 0) | (index >= limit if limit is not None else False))
-        if bad.any():
-            r = int(np.flatnonzero(bad)[0])
-            shown = (
-                ", ".join(self.classes)
-                if self.classes and len(self.classes) <= 12
-                else (f"0 … {limit - 1}" if limit else "")
-            )
-            raise CEError(
-                f"{self.label_file}: column {self.label_cols[0]} has {int(bad.sum())} labels "
-                f"outside the class set (first at row {row_start + r + 1}: {labels[r]}); "
-                f"classes are [{shown}]; pass --num-classes or --classes with every class"
-                + (
-                    f", or --ignore-index {labels[r]} to leave such rows out"
-                    if labels[r] < 0
-                    else ""
+        low, high = _span(labels if self._int_names is None else index)
+        if low < 0 or (limit is not None and high >= limit):  # no class, unless ignored
+            bad = ~ignored & ((index < 0) | (index >= limit if limit is not None else False))
+            if bad.any():
+                r = int(np.flatnonzero(bad)[0])
+                shown = (
+                    ", ".join(self.classes)
+                    if self.classes and len(self.classes) <= 12
+                    else (f"0 … {limit - 1}" if limit else "")
                 )
-            )
-        index[ignored] = 0
+                raise CEError(
+                    f"{self.label_file}: column {self.label_cols[0]} has {int(bad.sum())} "
+                    f"labels outside the class set (first at row {row_start + r + 1}: "
+                    f"{labels[r]}); classes are [{shown}]; pass --num-classes or --classes with "
+                    "every class"
+                    + (
+                        f", or --ignore-index {labels[r]} to leave such rows out"
+                        if labels[r] < 0
+                        else ""
+                    )
+                )
+        if ignored.any():
+            index[ignored] = 0
         return index
 
     def _lookup_int_names(self, labels: np.ndarray) -> np.ndarray:
@@ -557,18 +565,25 @@ def _prediction_column(arr: pa.Array | pa.ChunkedArray, col: str, file: str) -> 
     return numeric(arr)
 
 
+def _span(values: np.ndarray) -> tuple[int, int]:
+    """(min, max) of integers by two reductions, no temporaries; (0, -1) when empty."""
+    return (int(values.min()), int(values.max())) if values.size else (0, -1)
+
+
 def _integer_labels(arr: pa.Array, col: str, file: str, row_start: int) -> np.ndarray:
-    """Class-index labels as int64; floats must be whole numbers (CSV "1.0" is class 1)."""
+    """Class-index labels as integers: the column's own integer type (a view), or int64 from
+    floats, which must be whole numbers (CSV "1.0" is class 1)."""
     values = _numeric_column(arr, col, file, row_start)
-    if values.dtype.kind == "f":
-        whole = values == np.round(values)
-        if not whole.all():
-            r = int(np.flatnonzero(~whole)[0])
-            raise CEError(
-                f"{file}: column {col} has non-integer label {values[r]} at row "
-                f"{row_start + r + 1}; class labels must be integers or names "
-                "(soft targets go in one column per class, label_*)"
-            )
+    if values.dtype.kind != "f":
+        return values
+    whole = values == np.round(values)
+    if not whole.all():
+        r = int(np.flatnonzero(~whole)[0])
+        raise CEError(
+            f"{file}: column {col} has non-integer label {values[r]} at row "
+            f"{row_start + r + 1}; class labels must be integers or names "
+            "(soft targets go in one column per class, label_*)"
+        )
     return values.astype(np.int64)
 
 
