@@ -29,7 +29,6 @@ from ce_cli.cli_options import loss_options, temperature_option
 from ce_cli.errors import CEError
 
 EXIT_ERROR = 2
-DEFAULT_BATCH_SIZE = 32768  # ce_cli.io.dataset.DEFAULT_BATCH_SIZE (not imported: --help stays fast)
 
 
 class CEGroup(click.Group):
@@ -103,9 +102,9 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--batch-size",
             type=int,
-            default=DEFAULT_BATCH_SIZE,
-            show_default=True,
-            help="Rows per record batch (bounds memory).",
+            metavar="N",
+            help="Rows per record batch (bounds memory) [default: about 262144 values: 32768 "
+            "rows for 8 or more columns, up to 131072 for fewer].",
         ),
         click.option(
             "--label-col",

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from ce_cli.errors import CEError
 from ce_cli.io.files import MultiSource
-from ce_cli.io.formats import Source
+from ce_cli.io.formats import Source, default_threads
 from ce_cli.io.where import RowFilter, filtered
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def plan(dataset: Dataset, options: InputOptions) -> tuple[Reading, list[Part]]:
     reading = Reading(
         columns=tuple(columns),
         types=types,
-        batch_size=options.batch_size,
+        batch_size=dataset.batch_size,
         row_filter=dataset.row_filter,
         where_only=tuple(where_only),
     )
@@ -461,8 +461,6 @@ def _reachable(address: str) -> None:
 
 def _local_client(threads: int) -> Any:
     from distributed import Client, LocalCluster
-
-    from ce_cli.engine import default_threads
 
     n = threads if threads > 0 else default_threads()
     if n in _local:

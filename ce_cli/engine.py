@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import queue
 import sys
 import threading
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ce_cli.accumulate import ByGroup, Mergeable
 from ce_cli.errors import CEError
 from ce_cli.io.dataset import InputOptions, RawBatch
+from ce_cli.io.formats import default_threads
 from ce_cli.io.groups import GroupColumn, split
 
 if TYPE_CHECKING:
@@ -67,10 +67,6 @@ def tune_allocator() -> None:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_BYTES)
     mallopt(_M_TRIM_THRESHOLD, MALLOC_TRIM_BYTES)
-
-
-def default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def run(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +29,13 @@ from ce_cli.io.groups import GroupColumn, check_group_type
 from ce_cli.io.layout import LabelOptions, Layout, decide_layout
 from ce_cli.io.where import RowFilter, filtered, parse
 
-DEFAULT_BATCH_SIZE = 32768  # fastest on 2 cores (benchmarks/) and less memory than 64k
+# --batch-size by default: about BATCH_VALUES values per batch, MIN_BATCH_ROWS to
+# MAX_BATCH_ROWS rows (a power of two). Measured on 2 cores: 1M × 100 is fastest at 32768 rows
+# (394 MiB peak vs 590 MiB at 65536); 50M × 2 (label, logit) at 131072 rows (1.00 s vs 1.30 s;
+# past 1 MiB per column array the batches leave L2, past 4 MiB malloc maps them fresh).
+BATCH_VALUES = 262144
+MIN_BATCH_ROWS, MAX_BATCH_ROWS = 32768, 131072
+LIST_VALUES = 8  # a variable-length list column counts as this many values per row
 RawBatch = tuple[pa.RecordBatch, pa.RecordBatch, int]
 _TEXT_FORMATS = ("csv", "tsv", "jsonl")
 
@@ -43,7 +49,7 @@ class InputOptions:
     more_paths: tuple[str, ...] = ()  # further files of the same input (FILE... on the CLI)
     on: str | None = None
     input_format: str | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int | None = None  # rows per record batch; None: by the columns read
     label_col: str | None = None
     pred_cols: str | None = None
     id_col: str | None = None
@@ -78,7 +84,7 @@ class Dataset:
     """
 
     def __init__(self, options: InputOptions, *, read_preds: bool) -> None:
-        if options.batch_size < 1:
+        if options.batch_size is not None and options.batch_size < 1:
             raise CEError(f"--batch-size must be at least 1, not {options.batch_size}")
         if options.on and not options.labels_path:
             raise CEError("--on KEY joins a --labels FILE; pass --labels too")
@@ -89,6 +95,8 @@ class Dataset:
         self.labels = open_input([options.labels_path]) if options.labels_path else None
         self.row_filter = RowFilter(conditions, self.main, self.labels) if conditions else None
         self._resolve_columns()
+        if options.batch_size is None:
+            self.options = replace(options, batch_size=self._default_batch_size())
         self._pairs = self._numbered()
         first = next(self._pairs, None)
         if first is None:
@@ -166,9 +174,7 @@ class Dataset:
             numbered = self._pruned(self.main, self.row_filter, main_cols)
         else:
             numbered = _count(self._aligned_pairs(main_cols, label_cols))
-        yield from filtered(
-            numbered, self.row_filter, self.options.batch_size, main_extra, label_extra
-        )
+        yield from filtered(numbered, self.row_filter, self.batch_size, main_extra, label_extra)
 
     def _pruned(
         self, src: MultiSource, row_filter: RowFilter, columns: list[str]
@@ -250,6 +256,28 @@ class Dataset:
             wanted.append(self.group.name)
         return list(dict.fromkeys(wanted))
 
+    def _default_batch_size(self) -> int:
+        """Rows per batch for about BATCH_VALUES values of the columns read, a power of two
+        from MIN_BATCH_ROWS to MAX_BATCH_ROWS (few columns: longer batches, less overhead)."""
+        sides: list[tuple[Source | MultiSource, list[str], str]] = [
+            (self.main, self._main_columns(), "main")
+        ]
+        if self.labels is not None:
+            sides.append((self.labels, self._label_columns(), "labels"))
+        values = sum(
+            _values_per_row(src.schema.field(name).type)
+            for src, wanted, side in sides
+            for name in self._columns(wanted, side)[0]
+        )
+        rows = 1 << max(0, (BATCH_VALUES // max(values, 1)).bit_length() - 1)
+        return min(MAX_BATCH_ROWS, max(MIN_BATCH_ROWS, rows))
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per record batch (``--batch-size``, else by the columns read)."""
+        assert self.options.batch_size is not None
+        return self.options.batch_size
+
     def main_reading(self) -> tuple[list[str], dict[str, pa.DataType] | None, list[str]]:
         """How the main file is read (for engines that read it elsewhere): its columns, the
         types forced at parse time (text formats), and the columns only ``--where`` needs
@@ -295,16 +323,8 @@ class Dataset:
         return list(dict.fromkeys(wanted))
 
     def _stream(self, src: Source | MultiSource, columns: list[str]) -> Iterator[pa.RecordBatch]:
-        types: dict[str, pa.DataType] = {}
-        if src.format in _TEXT_FORMATS:
-            numeric_cols = list(self.preds.names) if self.preds and src is self.main else []
-            numeric_cols += [c for c in (self.weight_col,) if c]
-            types = {
-                c: pa.float64()
-                for c in numeric_cols
-                if c in columns and not pa.types.is_list(src.schema.field(c).type)
-            }
-        return src.batches(columns, self.options.batch_size, types or None)
+        types = self._forced_types(src, columns)
+        return src.batches(columns, self.batch_size, types, threads=self.options.threads)
 
     # ------------------------------------------------------------------ alignment
     def _aligned_pairs(
@@ -407,6 +427,14 @@ class Dataset:
                 f"{lpath}: {int((hits == 0).sum())} rows have a {key} that is not in "
                 f"{mpath} (e.g. {unused!r}); the two files must hold the same keys"
             )
+
+
+def _values_per_row(typ: pa.DataType) -> int:
+    if pa.types.is_fixed_size_list(typ):
+        return int(typ.list_size)
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ):
+        return LIST_VALUES
+    return 1
 
 
 def _count(

@@ -247,14 +247,17 @@ class MultiSource:
         columns: list[str] | None = None,
         batch_size: int = 65536,
         column_types: dict[str, pa.DataType] | None = None,
+        threads: int = 1,
     ) -> Iterator[pa.RecordBatch]:
-        return rechunk(self._all(columns, batch_size, column_types), batch_size)
+        """The files' batches in order, as ``Source.batches`` (`threads` parse each text file)."""
+        return rechunk(self._all(columns, batch_size, column_types, threads), batch_size)
 
     def _all(
         self,
         columns: list[str] | None,
         batch_size: int,
         column_types: dict[str, pa.DataType] | None,
+        threads: int,
     ) -> Iterator[pa.RecordBatch]:
         first = self._first
         names = list(columns) if columns is not None else self.schema.names
@@ -270,7 +273,7 @@ class MultiSource:
                 )
             target: pa.Schema | None = None
             consts: dict[str, pa.Array] = {}
-            for rb in src.batches(in_file, batch_size, file_types or None):
+            for rb in src.batches(in_file, batch_size, file_types or None, threads):
                 if target is None:
                     target = pa.schema(
                         [self._field(rb.schema.field(c), column_types) for c in in_file]
