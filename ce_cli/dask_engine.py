@@ -110,12 +110,11 @@ def plan(dataset: Dataset, options: InputOptions) -> tuple[Reading, list[Part]]:
         read = [ok or s.num_rows is None for ok, s in zip(passes, sources, strict=True)]
     parts: list[Part] = []
     for i, src in enumerate(sources):
-        worker_src = _absolute(src)
+        worker_src = src.absolute()
         groups = _row_groups(worker_src) if len(sources) == 1 else []
         if len(groups) > 1:
             for rows, row_groups in groups:
-                one = with_row_groups(worker_src, row_groups)
-                one.num_rows = rows
+                one = worker_src.with_row_groups(row_groups, rows)
                 parts.append(_part(len(parts), main, i, one, src.path, rows, read[i]))
         else:
             parts.append(_part(len(parts), main, i, worker_src, src.path, src.num_rows, read[i]))
@@ -142,62 +141,24 @@ def _check_supported(dataset: Dataset, options: InputOptions) -> None:
         )
     for src in getattr(dataset.main, "sources", [dataset.main]):
         path = src.path
-        local = getattr(src, "_fs", None) is None
-        if path == "<stdin>" or (local and not os.path.isfile(path)):
+        if path == "<stdin>" or (not src.is_remote and not os.path.isfile(path)):
             raise CEError(
                 f"{path}: --engine dask re-reads the input on its workers, so it must be a "
                 "file (not stdin or a pipe); save it to a file"
             )
 
 
-def _absolute(src: Any) -> Any:
-    """A copy of a local file's Source with an absolute path (workers have another cwd)."""
-    if getattr(src, "_fs", None) is not None or os.path.isabs(src.path):
-        return src
-    out = copy.copy(src)
-    out.path = os.path.abspath(src.path)
-    if hasattr(out, "_location"):
-        out._location = out.path
-    return out
-
-
-def _row_groups(src: Any) -> list[tuple[int, tuple[int, ...]]]:
+def _row_groups(src: Source) -> list[tuple[int, tuple[int, ...]]]:
     """(rows, row groups) per part of a Parquet file: one row group each, consecutive ones
     merged past MAX_ROW_GROUP_TASKS; [] for other formats."""
-    if src.format != "parquet":
+    sizes = src.row_group_sizes()
+    if not sizes:
         return []
-    import pyarrow.parquet as pq
-
-    handle = _open_random(src)
-    try:
-        pf = pq.ParquetFile(src.path if handle is None else handle, pre_buffer=False)
-        try:
-            meta = pf.metadata
-            sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-        finally:
-            pf.close()
-    except (pa.ArrowException, OSError) as exc:
-        raise src._corrupt(exc) from None
-    finally:
-        if handle is not None:
-            handle.close()
     per_task = -(-len(sizes) // MAX_ROW_GROUP_TASKS)
     out = []
     for first in range(0, len(sizes), per_task):
         groups = tuple(range(first, min(first + per_task, len(sizes))))
         out.append((sum(sizes[g] for g in groups), groups))
-    return out
-
-
-def _open_random(src: Any) -> Any:
-    """A file handle on ``src``'s filesystem (remote files), else None (open by path)."""
-    return src._open_random() if getattr(src, "_fs", None) is not None else None
-
-
-def with_row_groups(src: Source, row_groups: tuple[int, ...]) -> Source:
-    """A copy of a Parquet ``Source`` that reads only these row groups."""
-    out = copy.copy(src)
-    out.row_groups = row_groups
     return out
 
 

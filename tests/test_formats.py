@@ -589,3 +589,22 @@ def test_reading_never_imports_pandas(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_source_cut_for_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the dask engine uses: absolute paths, row-group sizes, a subset of row groups."""
+    table = pa.table({"x": pa.array(range(25))})
+    pq.write_table(table, tmp_path / "p.parquet", row_group_size=10)
+    monkeypatch.chdir(tmp_path)
+    src = open_source("p.parquet")
+    moved = src.absolute()
+    assert moved.path == str(tmp_path / "p.parquet") and src.path == "p.parquet"
+    assert moved.absolute() is moved and not moved.is_remote
+    monkeypatch.chdir("/")
+    assert moved.row_group_sizes() == [10, 10, 5]
+    last_two = moved.with_row_groups((1, 2), 15)
+    assert last_two.num_rows == 15 and moved.row_groups is None
+    got = [v for b in last_two.batches(batch_size=4) for v in b.column(0).to_pylist()]
+    assert got == list(range(10, 25))
+    pcsv.write_csv(table, tmp_path / "t.csv")
+    assert open_source(str(tmp_path / "t.csv")).row_group_sizes() == []

@@ -23,6 +23,7 @@ newlines (pyarrow counts records, not physical lines).
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 import re
@@ -190,6 +191,46 @@ class Source:
         else:
             raw = self._ipc_batches(names, types)
         return rechunk(raw, batch_size)
+
+    # -- for engines that read the file elsewhere ---------------------------------------------
+
+    @property
+    def is_remote(self) -> bool:
+        """Read through a pyarrow filesystem (a URI), not by a local path."""
+        return self._fs is not None
+
+    def absolute(self) -> Source:
+        """This source with a local path made absolute (a worker has another directory)."""
+        if self._fs is not None or os.path.isabs(self.path):
+            return self
+        out = copy.copy(self)
+        out.path = out._location = os.path.abspath(self.path)
+        return out
+
+    def row_group_sizes(self) -> list[int]:
+        """Rows per row group of a Parquet file ([] for other formats)."""
+        if self.format != "parquet":
+            return []
+        import pyarrow.parquet as pq
+
+        handle = self._open_random() if self._fs is not None else None
+        try:
+            pf = pq.ParquetFile(self.path if handle is None else handle, pre_buffer=False)
+            try:
+                meta = pf.metadata
+                return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+            finally:
+                pf.close()
+        except (pa.ArrowException, OSError) as exc:
+            raise self._corrupt(exc) from None
+        finally:
+            _close(handle)
+
+    def with_row_groups(self, row_groups: tuple[int, ...], rows: int) -> Source:
+        """This Parquet source reading only ``row_groups`` (``rows`` rows)."""
+        out = copy.copy(self)
+        out.row_groups, out.num_rows = row_groups, rows
+        return out
 
     # -- probing ---------------------------------------------------------------------------
 
