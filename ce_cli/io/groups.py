@@ -48,7 +48,11 @@ def check_group_type(name: str, typ: pa.DataType, file: str) -> None:
 
 def split(raw: RawBatch, group: GroupColumn) -> Iterator[tuple[Any, RawBatch]]:
     """(group key, the rows of ``raw`` with that key) for every key in ``raw``, in first-seen
-    order; one piece with no copy when every row has the same key (hive partitions)."""
+    order; one piece with no copy when every row has the same key (hive partitions).
+
+    Otherwise the rows are put in key order once (one stable ``take`` of the batch) and each
+    key's rows are a zero-copy slice of that.
+    """
     main, labels, row = raw
     source = labels if group.in_labels else main
     values = combine(source.column(group.name))
@@ -60,13 +64,16 @@ def split(raw: RawBatch, group: GroupColumn) -> Iterator[tuple[Any, RawBatch]]:
         yield keys[0], raw
         return
     codes = numeric(encoded.indices)
-    same = labels is main
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(keys) + 1))
+    take = pa.array(order)
+    sorted_main = main.take(take)
+    sorted_labels = sorted_main if labels is main else labels.take(take)
     for code, key in enumerate(keys):
-        positions = np.flatnonzero(codes == code)
-        take = pa.array(positions)
-        piece_main = main.take(take)
-        piece_labels = piece_main if same else labels.take(take)
-        yield key, (piece_main, piece_labels, _rows(row, positions))
+        lo, hi = int(starts[code]), int(starts[code + 1])
+        piece_main = sorted_main.slice(lo, hi - lo)
+        piece_labels = piece_main if labels is main else sorted_labels.slice(lo, hi - lo)
+        yield key, (piece_main, piece_labels, _rows(row, order[lo:hi]))
 
 
 def _rows(row: int, positions: np.ndarray) -> int:
