@@ -11,7 +11,9 @@ thread would give, since every batch before it was fed and finished.
 ``Dataset`` on the engine the options name — ``local`` (``run`` on threads) or ``dask``
 (``ce_cli.dask_engine``: one task per file or row group on a Dask cluster). ``make`` and
 ``update`` must be picklable for ``dask`` (module-level functions, or closures over picklable
-values: cloudpickle ships them by value).
+values: cloudpickle ships them by value). ``accumulate_by_group`` does the same with one
+accumulator per value of the ``--group-by`` column (a ``ByGroup``, merged value by value). On
+either engine a ``Feed`` does the per-item work: decode, split by group if asked, update.
 """
 
 from __future__ import annotations
