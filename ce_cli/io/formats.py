@@ -139,6 +139,7 @@ class Source:
         self._location = location if location is not None else path
         self.num_rows = None
         self.row_groups: tuple[int, ...] | None = None  # Parquet: read only these
+        self._group_rows: list[int] = []  # Parquet: rows per row group, from the probe
         self._pipe: Any = None  # decompressed one-shot stream, read after `_head`
         self._owned = pipe if close_pipe else None  # a named pipe we opened: close after use
         self._head = b""  # bytes already taken from the pipe to infer the schema
@@ -208,23 +209,8 @@ class Source:
         return out
 
     def row_group_sizes(self) -> list[int]:
-        """Rows per row group of a Parquet file ([] for other formats)."""
-        if self.format != "parquet":
-            return []
-        import pyarrow.parquet as pq
-
-        handle = self._open_random() if self._fs is not None else None
-        try:
-            pf = pq.ParquetFile(self.path if handle is None else handle, pre_buffer=False)
-            try:
-                meta = pf.metadata
-                return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-            finally:
-                pf.close()
-        except (pa.ArrowException, OSError) as exc:
-            raise self._corrupt(exc) from None
-        finally:
-            _close(handle)
+        """Rows per row group of a Parquet file ([] for other formats), as probed."""
+        return list(self._group_rows)
 
     def with_row_groups(self, row_groups: tuple[int, ...], rows: int) -> Source:
         """This Parquet source reading only ``row_groups`` (``rows`` rows)."""
@@ -276,7 +262,9 @@ class Source:
             _close(handle)
             raise self._corrupt(exc) from None
         try:
-            self.num_rows = pf.metadata.num_rows
+            meta = pf.metadata
+            self.num_rows = meta.num_rows
+            self._group_rows = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
             return pf.schema_arrow
         finally:
             pf.close()

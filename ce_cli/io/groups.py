@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from ce_cli.errors import CEError
 from ce_cli.io.convert import combine, numeric
-from ce_cli.io.where import InputRows
+from ce_cli.io.where import row_start
 
 RawBatch = tuple[pa.RecordBatch, pa.RecordBatch, int]
 
@@ -73,12 +73,4 @@ def split(raw: RawBatch, group: GroupColumn) -> Iterator[tuple[Any, RawBatch]]:
         lo, hi = int(starts[code]), int(starts[code + 1])
         piece_main = sorted_main.slice(lo, hi - lo)
         piece_labels = piece_main if labels is main else sorted_labels.slice(lo, hi - lo)
-        yield key, (piece_main, piece_labels, _rows(row, order[lo:hi]))
-
-
-def _rows(row: int, positions: np.ndarray) -> int:
-    """The ``row_start`` of the rows at ``positions`` of a batch that starts at ``row``."""
-    rows = np.asarray(row + positions, dtype=np.int64)
-    if int(rows[-1]) - int(rows[0]) == len(rows) - 1:
-        return int(rows[0])
-    return InputRows(rows)
+        yield key, (piece_main, piece_labels, row_start(np.asarray(row + order[lo:hi])))

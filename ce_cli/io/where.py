@@ -310,5 +310,12 @@ def _join(
         same = all(p[1] is p[0] for p in pieces)
         labels = main if same else pa.concat_batches([p[1] for p in pieces])
         rows = np.concatenate([p[2] for p in pieces])
-    contiguous = int(rows[-1]) - int(rows[0]) == len(rows) - 1
-    return main, labels, int(rows[0]) if contiguous else InputRows(rows)
+    return main, labels, row_start(rows)
+
+
+def row_start(rows: np.ndarray) -> int:
+    """The ``row_start`` of a batch of these input rows (increasing): a plain int when they
+    are consecutive, else an ``InputRows``."""
+    if int(rows[-1]) - int(rows[0]) == len(rows) - 1:
+        return int(rows[0])
+    return InputRows(rows)
