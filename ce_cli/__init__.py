@@ -10,23 +10,23 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from ce_cli.core.version import __version__
 
 _EXPORTS = {
     "InputOptions": "ce_cli.io.dataset",
     "LabelOptions": "ce_cli.io.layout",
-    "compute_weights": "ce_cli.weights_report",
-    "WeightsReport": "ce_cli.weights_report",
-    "compute_score": "ce_cli.score_report",
-    "ScoreOptions": "ce_cli.score_report",
-    "ScoreReport": "ce_cli.score_report",
-    "CEError": "ce_cli.errors",
-    "CalibrationOptions": "ce_cli.calibrate_report",
-    "compute_calibration": "ce_cli.calibrate_report",
-    "CalibrationReport": "ce_cli.calibrate_report",
-    "run_check": "ce_cli.check_report",
-    "CheckReport": "ce_cli.check_report",
-    "CheckOptions": "ce_cli.check",
+    "compute_weights": "ce_cli.report.weights",
+    "WeightsReport": "ce_cli.report.weights",
+    "compute_score": "ce_cli.report.score",
+    "ScoreOptions": "ce_cli.report.score",
+    "ScoreReport": "ce_cli.report.score",
+    "CEError": "ce_cli.core.errors",
+    "CalibrationOptions": "ce_cli.report.calibrate",
+    "compute_calibration": "ce_cli.report.calibrate",
+    "CalibrationReport": "ce_cli.report.calibrate",
+    "run_check": "ce_cli.report.check",
+    "CheckReport": "ce_cli.report.check",
+    "CheckOptions": "ce_cli.report.check_rules",
 }
 
 __all__ = [*_EXPORTS, "__version__", "losses"]
@@ -34,7 +34,7 @@ __all__ = [*_EXPORTS, "__version__", "losses"]
 
 def __getattr__(name: str) -> Any:
     if name == "losses":
-        return importlib.import_module("ce_cli.losses")
+        return importlib.import_module("ce_cli.core.losses")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'ce_cli' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""ce_cli.calibration against torchmetrics / scikit-learn golden values, and its invariants.
+"""ce_cli.core.calibration against torchmetrics / scikit-learn golden values, and its invariants.
 
 The golden values come from tests/golden/make_calibration_golden.py (torch, torchmetrics and
 scikit-learn, run in a separate venv); these tests run without torch.
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ce_cli import calibration as cal
-from ce_cli.losses import log_probs_from_probs
+from ce_cli.core import calibration as cal
+from ce_cli.core.losses import log_probs_from_probs
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "calibration.json").read_text())
 CASES = {case["name"]: case for case in GOLDEN["cases"]}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ce_cli.bootstrap import (
+from ce_cli.core.bootstrap import (
     GroupSums,
     groups_for,
     key_hashes,
@@ -15,7 +15,8 @@ from ce_cli.bootstrap import (
     paired_intervals,
     poisson_weights,
 )
-from ce_cli.check import (
+from ce_cli.core.errors import CEError
+from ce_cli.report.check_rules import (
     CheckOptions,
     Margin,
     Threshold,
@@ -36,7 +37,6 @@ from ce_cli.check import (
     regression_keys,
     score_metrics,
 )
-from ce_cli.errors import CEError
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -458,9 +458,9 @@ def test_calibration_metrics_keep_numbers_and_nulls_only() -> None:
 def test_run_check_as_a_library() -> None:
     from conftest import sample
 
-    from ce_cli.check_report import run_check
     from ce_cli.io.dataset import InputOptions
-    from ce_cli.score_report import ScoreOptions
+    from ce_cli.report.check import run_check
+    from ce_cli.report.score import ScoreOptions
 
     report = run_check(
         InputOptions(sample("multiclass.csv")),

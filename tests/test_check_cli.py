@@ -174,7 +174,7 @@ class FakeCalibration:
     def __init__(self, ece: float) -> None:
         self.calls: list[Any] = []
         self.ece = ece
-        module = types.ModuleType("ce_cli.calibrate_report")
+        module = types.ModuleType("ce_cli.report.calibrate")
 
         class CalibrationOptions:
             def __init__(self, **kwargs: Any) -> None:
@@ -202,7 +202,7 @@ def test_calibration_thresholds_with_the_calibration_contract(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     fake = FakeCalibration(ece=0.04)
-    monkeypatch.setitem(sys.modules, "ce_cli.calibrate_report", fake.module)
+    monkeypatch.setitem(sys.modules, "ce_cli.report.calibrate", fake.module)
     check_json(MULTICLASS, "--max-loss", "1", code=0)
     assert fake.calls == []  # no calibration pass unless a check needs one
     report = check_json(
@@ -220,7 +220,7 @@ def test_calibration_thresholds_with_the_calibration_contract(
 
 
 def test_calibration_thresholds_on_the_real_module() -> None:
-    calibrate = pytest.importorskip("ce_cli.calibrate_report")
+    calibrate = pytest.importorskip("ce_cli.report.calibrate")
     from ce_cli.io.dataset import InputOptions
 
     expected = calibrate.compute_calibration(
@@ -352,11 +352,11 @@ def test_baseline_report_without_the_metric_warns(tmp_path: Path) -> None:
     base = tmp_path / "base.json"
     assert run("score", MULTICLASS, "-o", str(base)).exit_code == 0
     fake = FakeCalibration(0.05)
-    sys.modules["ce_cli.calibrate_report"] = fake.module
+    sys.modules["ce_cli.report.calibrate"] = fake.module
     try:
         report = check_json(MULTICLASS, "--baseline", str(base), "--max-ece", "0.1", code=0)
     finally:
-        del sys.modules["ce_cli.calibrate_report"]
+        del sys.modules["ce_cli.report.calibrate"]
     assert [c["name"] for c in report["checks"]] == ["ece <= 0.1", "loss vs baseline"]
     assert any("has no such metric for ece" in w for w in report["warnings"])
 
@@ -632,7 +632,7 @@ def test_github_actions_annotations_and_step_summary(tmp_path: Path) -> None:
 
 
 def test_annotation_escaping_and_limit() -> None:
-    from ce_cli.ci_output import _limit, annotation
+    from ce_cli.render.ci import _limit, annotation
 
     assert annotation("error", "a: b, c", "50% done\nnext\r") == (
         "::error title=a%3A b%2C c::50%25 done%0Anext%0D"
@@ -644,7 +644,7 @@ def test_annotation_escaping_and_limit() -> None:
 
 
 def test_step_summary_fits_in_one_mebibyte() -> None:
-    from ce_cli.ci_output import _fit
+    from ce_cli.render.ci import _fit
 
     text = "".join(f"| row {i} | {'x' * 60} |\n" for i in range(20000))
     fitted = _fit(text, limit=10_000)
@@ -676,7 +676,7 @@ def test_real_process_exit_codes(tmp_path: Path) -> None:
 
 
 def test_the_command_module_imports_on_its_own() -> None:
-    code = "import ce_cli.cli_check as m; import ce_cli.cli as c; "
+    code = "import ce_cli.cli.check as m; import ce_cli.cli.main as c; "
     code += "assert m.check_command is c.cli.commands['check']; print(m.check_command.name)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout == "check\n", done.stderr

@@ -159,7 +159,7 @@ def test_check_reports(tmp_path: Path) -> None:
 
 
 def test_calibration_reports() -> None:
-    pytest.importorskip("ce_cli.calibrate_report")
+    pytest.importorskip("ce_cli.report.calibrate")
     validate(report_of("calibrate", sample("multiclass.csv")), "calibration")
     validate(report_of("calibrate", sample("binary.csv"), "--fit-temperature"), "calibration")
     validate(report_of("check", sample("binary.csv"), "--max-ece", "0.1"), "check")

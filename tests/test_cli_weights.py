@@ -295,7 +295,7 @@ def test_installed_console_script_and_module() -> None:
 
 def test_help_does_not_import_heavy_modules() -> None:
     code = (
-        "import sys; from ce_cli.cli import cli; "
+        "import sys; from ce_cli.cli.main import cli; "
         "heavy = [m for m in ('pandas', 'pyarrow', 'numpy', 'rich') if m in sys.modules]; "
         "print(heavy)"
     )
@@ -306,7 +306,7 @@ def test_help_does_not_import_heavy_modules() -> None:
 def test_weights_on_parquet_does_not_import_pandas() -> None:
     code = (
         "import sys; from ce_cli.io.dataset import InputOptions; "
-        "from ce_cli.weights_report import compute_weights; "
+        "from ce_cli.report.weights import compute_weights; "
         f"compute_weights(InputOptions({sample('multiclass.parquet')!r})); "
         "print('pandas' in sys.modules)"
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
 from ce_cli.io import formats
 from ce_cli.io.files import open_input
 from ce_cli.io.formats import Source, open_source

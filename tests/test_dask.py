@@ -138,7 +138,7 @@ def test_scheduler_from_the_environment(scheduler: str, data: Path) -> None:
 
 def test_library_call(scheduler: str, data: Path) -> None:
     from ce_cli import InputOptions, ScoreOptions, compute_score
-    from ce_cli.engine import with_engine
+    from ce_cli.engine.runner import with_engine
 
     options = InputOptions(str(data / "multiclass"))
     local = compute_score(options, ScoreOptions(top=3))
@@ -273,7 +273,7 @@ def test_own_local_cluster(data: Path) -> None:
 
 def test_a_scheduler_without_workers(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     distributed = pytest.importorskip("distributed")
-    from ce_cli import dask_engine
+    from ce_cli.engine import cluster as dask_engine
 
     monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 0.5)
     cluster = distributed.LocalCluster(
@@ -294,8 +294,8 @@ def test_a_scheduler_without_workers(data: Path, monkeypatch: pytest.MonkeyPatch
 def test_workers_must_run_this_version(
     scheduler: str, data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ce_cli
+    from ce_cli.core import version
 
-    monkeypatch.setattr(ce_cli, "__version__", "9.9.9")
+    monkeypatch.setattr(version, "__version__", "9.9.9")
     result = run("weights", str(data / "multiclass"), "--scheduler", scheduler)
     assert_user_error(result, f"the Dask workers of {scheduler} run ce ", "this is 9.9.9")

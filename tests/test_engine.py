@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import assert_user_error, run, sample
 
-from ce_cli import engine
+from ce_cli.engine import runner
 
 
 def as_json(*args: str) -> dict:
@@ -67,7 +67,7 @@ def test_engine_merges_in_a_tree() -> None:
         acc.total += item
 
     for threads in (1, 2, 5):
-        assert engine.run(range(1000), Sum, add, threads=threads).total == sum(range(1000))
+        assert runner.run(range(1000), Sum, add, threads=threads).total == sum(range(1000))
 
 
 def test_no_progress_bar_on_stdout_or_when_not_a_terminal() -> None:

@@ -188,8 +188,8 @@ def test_usage_errors_exit_2() -> None:
 def test_debug_shows_traceback() -> None:
     from click.testing import CliRunner
 
-    from ce_cli.cli import cli
-    from ce_cli.errors import CEError
+    from ce_cli.cli.main import cli
+    from ce_cli.core.errors import CEError
 
     result = CliRunner().invoke(cli, ["--debug", "weights", "nope.csv"])
     assert isinstance(result.exception, CEError)

@@ -10,12 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from ce_cli import losses, scoring
-from ce_cli.errors import CEError
+from ce_cli.core import losses
+from ce_cli.core.errors import CEError
+from ce_cli.core.topk import TopK
+from ce_cli.engine import loss_sums as scoring
+from ce_cli.engine.loss_sums import LossAccumulator, LossSetup, RowTerms
 from ce_cli.io.batch import Batch
 from ce_cli.io.layout import Layout
-from ce_cli.scoring import LossAccumulator, LossSetup, RowTerms
-from ce_cli.topk import TopK
 
 TINY = [0.0, -0.0, 1e-17, -1e-17, 2.0**-53, -(2.0**-53), 2.0**-54, 1e-9, -1e-9, 1e-6, -1e-6]
 EDGES = [2.0**-20, -(2.0**-20), np.nextafter(2.0**-20, 0), np.nextafter(-(2.0**-20), 0)]

@@ -18,7 +18,7 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import pytest
 
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
 from ce_cli.io.formats import FORMATS, Source, detect_format, open_source, rechunk
 
 N = 50

@@ -21,7 +21,7 @@ from conftest import assert_user_error, run
 from test_check_schemas import errors, load_schema
 from test_partitions import assert_close, frame, partitioned
 
-from ce_cli.accumulate import ByGroup, ClassCounter
+from ce_cli.engine.accumulate import ByGroup, ClassCounter
 from ce_cli.io.batch import Batch
 from ce_cli.io.groups import GroupColumn, split
 from ce_cli.io.where import InputRows

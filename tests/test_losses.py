@@ -1,4 +1,4 @@
-"""ce_cli.losses against PyTorch / scikit-learn golden values, and its invariants.
+"""ce_cli.core.losses against PyTorch / scikit-learn golden values, and its invariants.
 
 The golden values come from tests/golden/make_golden.py (torch + scikit-learn, run in a
 separate venv); these tests run without torch.
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ce_cli import losses as L
+from ce_cli.core import losses as L
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "losses.json").read_text())
 CASES = {case["name"]: case for case in GOLDEN["cases"]}

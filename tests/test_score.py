@@ -14,10 +14,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import assert_user_error, run, sample
 
+from ce_cli.engine.loss_sums import LossAccumulator, LossSetup
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import InputOptions
-from ce_cli.score_report import ScoreOptions, compute_score
-from ce_cli.scoring import LossAccumulator, LossSetup
+from ce_cli.report.score import ScoreOptions, compute_score
 
 ANIMALS = ["cat", "dog", "bird", "fish", "horse"]
 
@@ -399,7 +399,7 @@ def test_reduction_none_error_leaves_no_file(tmp_path: Path) -> None:
 
 
 def test_row_argmax_matches_numpy_on_both_memory_orders() -> None:
-    from ce_cli.scoring import row_argmax
+    from ce_cli.engine.loss_sums import row_argmax
 
     rng = np.random.default_rng(4)
     x = rng.integers(0, 4, size=(1000, 7)).astype(np.float32)  # many ties: first index wins

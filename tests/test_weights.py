@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ce_cli.weights import class_weights, imbalance_ratio, normalized_entropy, pos_weights
+from ce_cli.core.weights import class_weights, imbalance_ratio, normalized_entropy, pos_weights
 
 COUNTS = np.array([6.0, 3.0, 1.0])  # reference/losses.md §2, "Example [run], counts (6, 3, 1)"
 

@@ -9,7 +9,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
 
 LABEL_NAMES = ("label", "labels", "target", "y", "y_true", "class", "gt")
 LABEL_PREFIXES = ("label_", "target_", "y_")

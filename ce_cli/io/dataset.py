@@ -19,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
+from ce_cli.core.progress import Progress
 from ce_cli.io.batch import Batch
 from ce_cli.io.columns import ID_NAMES, PredColumns, find_labels, find_optional, find_preds
 from ce_cli.io.convert import combine, numeric
@@ -59,7 +60,7 @@ class InputOptions:
     threads: int = 1  # worker threads (0: every core); --reduction none always uses one
     engine: str = "local"  # local | dask (--engine)
     scheduler: str | None = None  # dask: scheduler address; else $DASK_SCHEDULER_ADDRESS, local
-    progress: bool = False  # a progress bar on stderr for runs longer than a second
+    progress: Progress | None = None  # told how far each pass got (the CLI draws a bar)
     where: tuple[str, ...] = ()  # row filters ('country=de', 'day in 1,2'); all must hold
     group_by: str | None = None  # a column whose values each get a report (--group-by)
 

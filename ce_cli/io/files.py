@@ -29,7 +29,7 @@ from urllib.parse import unquote
 import numpy as np
 import pyarrow as pa
 
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
 from ce_cli.io import remote
 from ce_cli.io.formats import Source, detect_format, open_remote, open_source, rechunk
 

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import pyarrow as pa
 
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
 from ce_cli.io.remote import RemoteFile
 from ce_cli.io.remote import error as remote_error
 

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ce_cli.choices import TASKS
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
+from ce_cli.core.vocab import TASKS
 from ce_cli.io.batch import Batch
 from ce_cli.io.columns import PredColumns, strip_prefix
 from ce_cli.io.convert import combine, dictionary_codes, is_numeric, list_offsets, numeric

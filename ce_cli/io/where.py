@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
 from ce_cli.io.convert import numeric
 
 _OPS = ("==", "!=", "<=", ">=", "=", "<", ">")

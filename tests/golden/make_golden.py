@@ -6,7 +6,7 @@ Run with an interpreter that has torch and scikit-learn (kept out of the project
     /work/venv-torch/bin/pip install torch==2.13.0 numpy scikit-learn
     /work/venv-torch/bin/python tests/golden/make_golden.py
 
-Every case stores its inputs, the keyword arguments, the ce_cli.losses function that must
+Every case stores its inputs, the keyword arguments, the ce_cli.core.losses function that must
 reproduce it (``fn``) and the expected value from the reference library (``ref``). Inputs are
 seeded, so reruns write the same file. Float inputs marked ``dtype: float32`` / ``float16``
 hold values exactly representable in that dtype; the expected value is the reference computed

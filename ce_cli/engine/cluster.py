@@ -26,8 +26,6 @@ import copy
 import logging
 import os
 import socket
-import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -35,7 +33,10 @@ from urllib.parse import urlsplit
 
 import pyarrow as pa
 
-from ce_cli.errors import CEError
+from ce_cli.core import version
+from ce_cli.core.errors import CEError
+from ce_cli.core.progress import Progress
+from ce_cli.engine.allocator import tune_allocator
 from ce_cli.io.files import MultiSource
 from ce_cli.io.formats import Source, default_threads
 from ce_cli.io.where import RowFilter, filtered
@@ -175,7 +176,6 @@ def run_part(
     feed: Callable[[A, RawBatch], object],
 ) -> A | Failure:
     """One task: a fresh accumulator over the part's batches (a ``Failure`` on a CEError)."""
-    from ce_cli.engine import tune_allocator
 
     tune_allocator()
     acc = make()
@@ -287,43 +287,22 @@ def _with_row_starts(
 
 
 def _wait(
-    client: Any, futures: list[Any], parts: Sequence[Part], progress: bool, label: str
+    client: Any, futures: list[Any], parts: Sequence[Part], progress: Progress | None, label: str
 ) -> None:
-    """A progress bar on stderr (rows of finished parts) while the part tasks run, on long
-    runs on a terminal."""
-    if not progress or not sys.stderr.isatty() or not futures:
+    """Tell ``progress`` the rows of finished parts while the part tasks run."""
+    if progress is None or not futures:
         return  # the merge waits
     from distributed import as_completed
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ce_cli.progress import DELAY_SECONDS
 
     rows_of = {f.key: p.num_rows or 0 for f, p in zip(futures, parts, strict=True)}
-    total = sum(rows_of.values())
-    start, done = time.monotonic(), 0
-    bar: Progress | None = None
-    task = None
+    meter = progress(f"{label} (dask)", sum(rows_of.values()))
+    done = 0
     try:
         for future in as_completed(futures, loop=client.loop):
             done += rows_of.get(future.key, 0)
-            if bar is None and time.monotonic() - start > DELAY_SECONDS:
-                bar = Progress(
-                    TextColumn(f"{label} (dask)"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TextColumn("rows"),
-                    TimeElapsedColumn(),
-                    console=Console(stderr=True),
-                    transient=True,
-                )
-                bar.start()
-                task = bar.add_task(label, total=total)
-            if bar is not None and task is not None:
-                bar.update(task, completed=done)
+            meter.update(done, 0)
     finally:
-        if bar is not None:
-            bar.stop()
+        meter.close()
 
 
 # ---------------------------------------------------------------------- clusters
@@ -358,15 +337,11 @@ def connect(address: str | None, threads: int = 0) -> Any:
 
 def worker_version() -> str:
     """ce's version on a worker (run there by ``_check_workers``)."""
-    from ce_cli import __version__
-
-    return __version__
+    return version.__version__
 
 
 def _check_workers(client: Any, address: str) -> None:
     """Workers exist and run this version of ce (else every task would fail obscurely)."""
-    from ce_cli import __version__
-
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError):
@@ -379,13 +354,13 @@ def _check_workers(client: Any, address: str) -> None:
     except Exception as exc:
         raise CEError(
             f"the Dask workers of {address} cannot run ce ({type(exc).__name__}: {exc}); "
-            f"install ce-cli=={__version__} and its dependencies on every worker"
+            f"install ce-cli=={version.__version__} and its dependencies on every worker"
         ) from None
-    other = {v for v in versions.values() if v != __version__}
+    other = {v for v in versions.values() if v != version.__version__}
     if other:
         raise CEError(
             f"the Dask workers of {address} run ce {', '.join(sorted(other))}, this is "
-            f"{__version__}; install the same version everywhere"
+            f"{version.__version__}; install the same version everywhere"
         )
 
 

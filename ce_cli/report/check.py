@@ -1,7 +1,7 @@
 """``ce check`` as a library function: a pass/fail verdict for CI.
 
 ``run_check`` scores the file (``compute_score``), computes calibration metrics only when a
-check needs them (``ce_cli.calibrate_report``, imported lazily), evaluates every threshold, and
+check needs them (``ce_cli.report.calibrate``, imported lazily), evaluates every threshold, and
 compares with a baseline when one is given:
 
 - a JSON report written earlier by ``ce score`` / ``ce check --format json``: its numbers;
@@ -25,8 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from ce_cli.bootstrap import GroupSums, Interval, groups_for, key_hashes, paired_intervals
-from ce_cli.check import (
+from ce_cli.core.bootstrap import GroupSums, Interval, groups_for, key_hashes, paired_intervals
+from ce_cli.core.errors import CEError
+from ce_cli.core.group_keys import json_key, key_text
+from ce_cli.engine.loss_sums import RowTerms
+from ce_cli.io.batch import Batch
+from ce_cli.io.dataset import InputOptions
+from ce_cli.report.check_rules import (
     METRICS,
     BaselineReport,
     CheckOptions,
@@ -45,13 +50,8 @@ from ce_cli.check import (
     regression_keys,
     score_metrics,
 )
-from ce_cli.errors import CEError
-from ce_cli.group_keys import json_key, key_text
-from ce_cli.io.batch import Batch
-from ce_cli.io.dataset import InputOptions
-from ce_cli.report import SCHEMA_VERSION, Table, View
-from ce_cli.score_report import ScoreOptions, ScoreReport, compute_score
-from ce_cli.scoring import RowTerms
+from ce_cli.report.score import ScoreOptions, ScoreReport, compute_score
+from ce_cli.report.view import SCHEMA_VERSION, Table, View
 
 LEVEL = 0.95
 
@@ -536,12 +536,12 @@ def _calibrate(
     options: InputOptions, plan: CheckPlan, score: ScoreOptions
 ) -> tuple[dict[str, Any], list[str]]:
     try:
-        from ce_cli.calibrate_report import CalibrationOptions, compute_calibration
+        from ce_cli.report.calibrate import CalibrationOptions, compute_calibration
     except ModuleNotFoundError as exc:
-        if exc.name != "ce_cli.calibrate_report":
+        if exc.name != "ce_cli.report.calibrate":
             raise
         raise CEError(
-            "calibration metrics (ece, mce, brier, nll, …) need ce_cli.calibrate_report, "
+            "calibration metrics (ece, mce, brier, nll, …) need ce_cli.report.calibrate, "
             "which this installation of ce lacks"
         ) from None
     report = compute_calibration(

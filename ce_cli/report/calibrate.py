@@ -19,10 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ce_cli import calibration as cal
-from ce_cli import engine, losses
-from ce_cli.errors import CEError
-from ce_cli.group_report import (
+from ce_cli.core import calibration as cal
+from ce_cli.core import losses
+from ce_cli.core.errors import CEError
+from ce_cli.engine import runner
+from ce_cli.io.batch import Batch
+from ce_cli.io.dataset import Dataset, InputOptions
+from ce_cli.io.layout import Layout
+from ce_cli.report.groups import (
     GroupEntry,
     attach,
     build_groups,
@@ -30,11 +34,8 @@ from ce_cli.group_report import (
     groups_dict,
     with_groups,
 )
-from ce_cli.io.batch import Batch
-from ce_cli.io.dataset import Dataset, InputOptions
-from ce_cli.io.layout import Layout
-from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
-from ce_cli.score_report import class_set, decide_inputs
+from ce_cli.report.score import class_set, decide_inputs
+from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
 METRICS = ("ece", "mce", "rmsce", "adaptive_ece", "classwise_ece", "brier", "nll", "accuracy")
 
@@ -214,8 +215,8 @@ def compute_calibration(
         )
 
     if options.group_by is None:
-        return build(engine.accumulate(dataset, make, work, options, "calibration"))
-    by = engine.accumulate_by_group(dataset, make, work, options, "calibration")
+        return build(runner.accumulate(dataset, make, work, options, "calibration"))
+    by = runner.accumulate_by_group(dataset, make, work, options, "calibration")
     report = build(by.total())
     attach(report, options.group_by, build_groups(by, lambda r: build(r, whole=False)))
     if fit is not None:

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ce_cli.render import fmt_number
+from ce_cli.render.formats import fmt_number
 
 if TYPE_CHECKING:
-    from ce_cli.check_report import CheckReport
+    from ce_cli.report.check import CheckReport
 
 ANNOTATION_LIMIT = 10
 SUMMARY_LIMIT = 1 << 20  # bytes per step

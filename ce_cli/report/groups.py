@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from ce_cli.accumulate import ByGroup, Mergeable
-from ce_cli.errors import CEError
-from ce_cli.group_keys import json_key, key_text, sort_key
-from ce_cli.report import Table, View
+from ce_cli.core.errors import CEError
+from ce_cli.core.group_keys import json_key, key_text, sort_key
+from ce_cli.engine.accumulate import ByGroup, Mergeable
+from ce_cli.report.view import Table, View
 
 A = TypeVar("A", bound=Mergeable)
 _OVERALL_ONLY = ("schema_version", "kind", "source")  # said once, at the top

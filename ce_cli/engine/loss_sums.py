@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ce_cli import losses
-from ce_cli.errors import CEError
+from ce_cli.core import losses
+from ce_cli.core.errors import CEError
+from ce_cli.core.topk import TopK
 from ce_cli.io.batch import Batch
-from ce_cli.topk import TopK
 
 PROB_SUM_RTOL = {np.dtype(np.float16): 3e-2, np.dtype(np.float32): 3.5e-4}  # √eps(dtype)
 ROW_SUM_ATOL = 1e-8

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ce_cli.errors import CEError
-from ce_cli.group_keys import key_text
+from ce_cli.core.errors import CEError
+from ce_cli.core.group_keys import key_text
 
 LOWER, HIGHER = "lower", "higher"
 FAIL_ON = ("value", "significant")

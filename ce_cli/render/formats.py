@@ -12,8 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ce_cli.errors import CEError
-from ce_cli.report import Report, Table, View
+from ce_cli.core.errors import CEError
+from ce_cli.report.view import Report, Table, View
 
 _EXTENSIONS = {
     ".json": "json",

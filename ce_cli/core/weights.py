@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ce_cli.choices import WEIGHT_SCHEMES as SCHEMES
+from ce_cli.core.vocab import WEIGHT_SCHEMES as SCHEMES
 
 
 def class_weights(

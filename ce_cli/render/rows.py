@@ -17,10 +17,10 @@ from typing import IO, Any
 import numpy as np
 import pyarrow as pa
 
-from ce_cli.errors import CEError
+from ce_cli.core.errors import CEError
+from ce_cli.engine.loss_sums import RowTerms
 from ce_cli.io.batch import Batch
-from ce_cli.render import publish
-from ce_cli.scoring import RowTerms
+from ce_cli.render.formats import publish
 
 
 def rows_batch(batch: Batch, terms: RowTerms, classes: tuple[str, ...]) -> pa.RecordBatch:

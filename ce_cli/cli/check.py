@@ -1,9 +1,7 @@
 """``ce check``: the click command — options (and the config file) → ``run_check`` → outputs.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 any error (``CEError`` → the group's
-handler in cli.py, which registers ``check_command``). The command reuses cli.py's shared
-input and output options, so it is built on first access (module ``__getattr__``): cli.py
-imports it at its end, and importing this module first works as well.
+handler in ``cli/main.py``, which registers ``check_command``).
 """
 
 from __future__ import annotations
@@ -19,10 +17,16 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ce_cli.check import FLAG_THRESHOLDS, Config, config_list, find_config, read_config
-from ce_cli.choices import OUTPUT_FORMATS
-from ce_cli.cli_options import loss_options, stack
-from ce_cli.errors import CEError
+from ce_cli.cli.options import (
+    input_options,
+    input_options_from,
+    loss_options,
+    output_options,
+    stack,
+)
+from ce_cli.core.errors import CEError
+from ce_cli.core.vocab import OUTPUT_FORMATS
+from ce_cli.report.check_rules import FLAG_THRESHOLDS, Config, config_list, find_config, read_config
 
 LOSS_KEYS = (
     "loss",
@@ -171,11 +175,10 @@ def _check(ctx: click.Context, **kwargs: Any) -> None:
     from pyproject.toml [tool.ce.check] or ce.toml [check] (keys are the flag names without
     dashes); flags override the file.
     """
-    from ce_cli.check import CheckOptions
-    from ce_cli.check_report import run_check
-    from ce_cli.ci_output import in_github_actions
-    from ce_cli.cli import _input_options_from
-    from ce_cli.score_report import ScoreOptions
+    from ce_cli.render.ci import in_github_actions
+    from ce_cli.report.check import run_check
+    from ce_cli.report.check_rules import CheckOptions
+    from ce_cli.report.score import ScoreOptions
 
     started = time.monotonic()
     github = in_github_actions()
@@ -186,7 +189,7 @@ def _check(ctx: click.Context, **kwargs: Any) -> None:
         config = _apply_config(ctx, kwargs)
         junit = kwargs.pop("junit")
         protected = _protected(kwargs)
-        options = _input_options_from(kwargs)
+        options = input_options_from(kwargs)
         file = options.display
         score = ScoreOptions(**{key: kwargs.pop(key) for key in LOSS_KEYS})
         fmt, output = kwargs.pop("fmt"), kwargs.pop("output")
@@ -208,9 +211,7 @@ def _check(ctx: click.Context, **kwargs: Any) -> None:
 
 
 def _build() -> click.Command:
-    """The command, with cli.py's shared input and output options."""
-    from ce_cli.cli import input_options, output_options
-
+    """The command, with the shared input and output options."""
     decorators = [
         click.command("check"),
         input_options,
@@ -231,17 +232,7 @@ def _build() -> click.Command:
     return func
 
 
-def __getattr__(name: str) -> Any:
-    """``check_command``, built on first use: cli.py imports it at its end (after the shared
-    decorators exist), and importing this module first must work too."""
-    if name != "check_command":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import ce_cli.cli  # noqa: F401  (when this module came first, that import builds it)
-
-    command = globals().get("check_command")
-    if command is None:
-        command = globals()["check_command"] = _build()
-    return command
+check_command = _build()
 
 
 # ---------------------------------------------------------------------- configuration
@@ -319,8 +310,8 @@ def _inputs(options: Any, baseline: str | None) -> list[str]:
 
 
 def _render(report: Any, fmt: str, *, color: bool = False, width: int | None = None) -> str:
-    from ce_cli.ci_output import markdown_summary
-    from ce_cli.render import render
+    from ce_cli.render.ci import markdown_summary
+    from ce_cli.render.formats import render
 
     if fmt == "markdown":
         return markdown_summary(report)
@@ -328,7 +319,7 @@ def _render(report: Any, fmt: str, *, color: bool = False, width: int | None = N
 
 
 def _emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -> None:
-    from ce_cli.render import format_for_path, use_color, write_atomic
+    from ce_cli.render.formats import format_for_path, use_color, write_atomic
 
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise CEError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
@@ -351,14 +342,14 @@ def _emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -
 
 
 def _write_junit(path: str, report: Any, seconds: float, inputs: list[str]) -> None:
-    from ce_cli.ci_output import junit_xml
-    from ce_cli.render import write_atomic
+    from ce_cli.render.ci import junit_xml
+    from ce_cli.render.formats import write_atomic
 
     write_atomic(path, junit_xml(report, seconds), inputs)
 
 
 def _github(report: Any) -> None:
-    from ce_cli.ci_output import append_step_summary, github_annotations, markdown_summary
+    from ce_cli.render.ci import append_step_summary, github_annotations, markdown_summary
 
     for line in github_annotations(report):
         click.echo(line, err=True)
@@ -386,8 +377,8 @@ def _report_error(
     message: str, github: bool, junit: str | None, file: str, protected: list[str]
 ) -> None:
     """An error (exit 2) still reaches the CI: an annotation and a JUnit <error>."""
-    from ce_cli.ci_output import annotation, junit_error_xml
-    from ce_cli.render import write_atomic
+    from ce_cli.render.ci import annotation, junit_error_xml
+    from ce_cli.render.formats import write_atomic
 
     if github:
         click.echo(annotation("error", "ce check error", message), err=True)

@@ -11,11 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from ce_cli import engine
-from ce_cli.accumulate import ClassCounter
-from ce_cli.choices import INPUT_KINDS, LOSSES, REDUCTIONS
-from ce_cli.errors import CEError
-from ce_cli.group_report import (
+from ce_cli.core.errors import CEError
+from ce_cli.core.vocab import INPUT_KINDS, LOSSES, REDUCTIONS
+from ce_cli.core.weights import class_weights, pos_weights
+from ce_cli.engine import runner
+from ce_cli.engine.accumulate import ClassCounter
+from ce_cli.engine.loss_sums import LossAccumulator, LossSetup, RowTerms
+from ce_cli.io.batch import Batch
+from ce_cli.io.dataset import Dataset, InputOptions
+from ce_cli.io.layout import Layout
+from ce_cli.report.groups import (
     GroupEntry,
     attach,
     build_groups,
@@ -23,12 +28,7 @@ from ce_cli.group_report import (
     groups_dict,
     with_groups,
 )
-from ce_cli.io.batch import Batch
-from ce_cli.io.dataset import Dataset, InputOptions
-from ce_cli.io.layout import Layout
-from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
-from ce_cli.scoring import LossAccumulator, LossSetup, RowTerms
-from ce_cli.weights import class_weights, pos_weights
+from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
 
 @dataclass(frozen=True)
@@ -240,14 +240,14 @@ def compute_score(
             row_sink(batch, terms, classes, layout.task or "")
 
     if row_sink is not None:
-        engine.require_local(options, "--reduction none (or a paired --baseline)")
+        runner.require_local(options, "--reduction none (or a paired --baseline)")
     if options.group_by is not None:
         if row_sink is not None:
             raise CEError(
                 f"--group-by {options.group_by} sums per group; --reduction none (or a paired "
                 "--baseline) needs every row: drop one of them"
             )
-        by = engine.accumulate_by_group(
+        by = runner.accumulate_by_group(
             dataset, lambda: LossAccumulator(setup), LossAccumulator.update, options, "scoring"
         )
 
@@ -257,7 +257,7 @@ def compute_score(
         report = build(by.total())
         attach(report, options.group_by, build_groups(by, build))
         return report
-    acc = engine.accumulate(
+    acc = runner.accumulate(
         dataset,
         lambda: LossAccumulator(setup),
         work if row_sink is not None else LossAccumulator.update,
@@ -419,7 +419,7 @@ def _label_counts(options: InputOptions, score: ScoreOptions) -> tuple[np.ndarra
         )
     dataset = Dataset(options, read_preds=False)
     classes = dataset.layout.classes
-    counter = engine.accumulate(
+    counter = runner.accumulate(
         dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
     )
     counts = counter.compute()

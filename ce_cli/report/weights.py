@@ -5,9 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ce_cli import engine
-from ce_cli.accumulate import ClassCounter, ClassCounts
-from ce_cli.group_report import (
+from ce_cli.core.weights import (
+    SCHEMES,
+    class_weights,
+    imbalance_ratio,
+    normalized_entropy,
+    pos_weights,
+)
+from ce_cli.engine import runner
+from ce_cli.engine.accumulate import ClassCounter, ClassCounts
+from ce_cli.io.dataset import Dataset, InputOptions
+from ce_cli.io.layout import Layout, finalize_task
+from ce_cli.report.groups import (
     GroupEntry,
     attach,
     build_groups,
@@ -15,16 +24,7 @@ from ce_cli.group_report import (
     groups_dict,
     with_groups,
 )
-from ce_cli.io.dataset import Dataset, InputOptions
-from ce_cli.io.layout import Layout, finalize_task
-from ce_cli.report import SCHEMA_VERSION, Table, View, finite_or_none
-from ce_cli.weights import (
-    SCHEMES,
-    class_weights,
-    imbalance_ratio,
-    normalized_entropy,
-    pos_weights,
-)
+from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
 GROUP_TABLE_CLASSES = 8  # --group-by: a frequency column per class up to this many classes
 
@@ -163,11 +163,11 @@ def compute_weights(
         "label_columns": layout.label_cols,
     }
     if options.group_by is None:
-        counter = engine.accumulate(
+        counter = runner.accumulate(
             dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
         )
         return build_report(counter.compute(), layout, scheme, beta, inputs)
-    by = engine.accumulate_by_group(
+    by = runner.accumulate_by_group(
         dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
     )
     counts = by.total().compute()

@@ -749,8 +749,8 @@ def brier_terms(probs: ArrayLike, target: ArrayLike, *, scale_by_half: bool | st
 def nll_terms(logp: ArrayLike, target: ArrayLike) -> F64:
     """Per-row negative log-likelihood ``-log q_{n, y_n}`` from log-probabilities (n, C).
 
-    Probabilities should be clipped first (``ce_cli.losses.log_probs_from_probs``, as
-    ``sklearn.metrics.log_loss``); logits go through ``ce_cli.losses.log_softmax``.
+    Probabilities should be clipped first (``ce_cli.core.losses.log_probs_from_probs``, as
+    ``sklearn.metrics.log_loss``); logits go through ``ce_cli.core.losses.log_softmax``.
     """
     lp = _matrix(logp, "logp")
     idx = _index_target(target, lp.shape[0], lp.shape[1])

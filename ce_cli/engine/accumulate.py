@@ -13,8 +13,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from ce_cli.errors import CEError
-from ce_cli.group_keys import sort_key
+from ce_cli.core.errors import CEError
+from ce_cli.core.group_keys import sort_key
 from ce_cli.io.batch import Batch
 
 A = TypeVar("A", bound="Accumulator")

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ce_cli.errors import CEError
-from ce_cli.render import publish
+from ce_cli.core.errors import CEError
+from ce_cli.render.formats import publish
 
 FORMATS = (".png", ".svg")
 SIZE_INCHES = (6.4, 6.4)

@@ -1,0 +1,1 @@
+"""click only: the group, the options, one thin function per command."""

@@ -1,0 +1,1 @@
+"""Pure numpy: kernels, formulas and vocabularies. Imports nothing of the project above it."""

@@ -1,0 +1,4 @@
+"""Where ``update`` and ``merge`` run: local threads or a Dask cluster.
+
+Accumulators hold sums only.
+"""

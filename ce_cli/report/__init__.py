@@ -1,0 +1,1 @@
+"""One ``compute_X()`` + ``XOptions`` + ``XReport`` per command: plain data, no formatting."""
