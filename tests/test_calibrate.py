@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import struct
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -235,3 +237,99 @@ def test_bad_input() -> None:
         "calibrate", "-", "--fit-temperature", input=Path(sample("multiclass.csv")).read_bytes()
     )
     assert_user_error(stdin, "stdin")
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_extreme_logits_use_the_stable_sigmoid(tmp_path: Path) -> None:
+    """Binary and multi-label logits of ±1000: σ by the stable kernel, no overflow warning
+    (raised as an error here), and exact metrics: every row right with confidence 1."""
+    binary = tmp_path / "b.csv"
+    binary.write_text("label,logit\n0,-1000\n1,1000\n0,-800\n1,750\n")
+    report = calibrate(str(binary))
+    assert report["accuracy"] == 1.0 and report["brier"] == 0.0 and report["ece"] == 0.0
+    assert report["nll"] == 0.0
+    multi = tmp_path / "m.csv"
+    multi.write_text("label_a,label_b,logit_a,logit_b\n1,0,1000,-1000\n0,1,-900,900\n")
+    report = calibrate(str(multi))
+    assert report["accuracy"] == 1.0 and report["brier"] == 0.0 and report["ece"] == 0.0
+    shifted = calibrate(str(binary), "--temperature", "0.5")
+    assert shifted["brier"] == 0.0
+
+
+def test_nothing_counted_is_an_error(tmp_path: Path) -> None:
+    """Every label ignored, or every sample weight 0: exit 2, one line naming file and reason."""
+    ignored = tmp_path / "ignored.csv"
+    ignored.write_text("label,logit_a,logit_b,w\n-100,1,2,1\n-100,2,1,1\n")
+    result = run("calibrate", str(ignored))
+    assert_user_error(result)
+    assert result.stderr == (
+        f"ce: error: {ignored}: the calibration metrics are undefined: every row was left out "
+        "(--ignore-index / --mask-col / --where)\n"
+    )
+    weightless = tmp_path / "weightless.csv"
+    weightless.write_text("label,logit_a,logit_b,w\n0,1,2,0\n1,2,1,0\n")
+    for extra in ([], ["--fit-temperature"]):
+        result = run("calibrate", str(weightless), "--weight-col", "w", *extra)
+        assert_user_error(result)
+        assert result.stderr == (
+            f"ce: error: {weightless}: the calibration metrics are undefined: every used row "
+            "has sample weight 0 (--weight-col w)\n"
+        )
+
+
+def test_an_empty_group_is_not_an_error(tmp_path: Path) -> None:
+    """--group-by: a group whose rows are all ignored has null metrics; the rest is reported."""
+    path = tmp_path / "g.csv"
+    path.write_text("g,label,logit_a,logit_b\nx,0,2,1\nx,1,1,2\ny,-100,1,2\n")
+    report = calibrate(str(path), "--group-by", "g")
+    assert report["n_samples"] == 2 and report["accuracy"] == 1.0
+    groups = {g["value"]: g for g in report["groups"]}
+    assert groups["y"]["n_samples"] == 0 and groups["y"]["ece"] is None
+
+
+def test_library_checks_its_options() -> None:
+    """A library caller gets one CEError per bad option (the CLI's click types come first)."""
+    from ce_cli.core.errors import CEError
+    from ce_cli.io.dataset import InputOptions
+    from ce_cli.report.calibrate import CalibrationOptions, compute_calibration
+
+    options = InputOptions(sample("multiclass.csv"))
+    for bad, message in (
+        (CalibrationOptions(n_bins=0), "--bins must be in 1 … 10000, not 0"),
+        (CalibrationOptions(n_bins=100_000_000), "--bins must be in 1 … 10000, not 100000000"),
+        (CalibrationOptions(strategy="equal"), "--strategy must be uniform or quantile"),
+        (CalibrationOptions(temperature=float("nan")), "--temperature must be > 0, not nan"),
+    ):
+        with pytest.raises(CEError, match="^" + message):
+            compute_calibration(options, bad)
+
+
+def test_schema_vocabularies_are_the_option_vocabularies() -> None:
+    """The calibration schema's enums and the --bins bound are the CLI's."""
+    from importlib import resources
+
+    from ce_cli.core.limits import MAX_BINS
+    from ce_cli.core.vocab import CONFIDENCE_MODES, STRATEGIES, TASKS
+
+    text = resources.files("ce_cli").joinpath("schemas", "calibration.json").read_text("utf-8")
+    props = json.loads(text)["properties"]
+    assert props["strategy"]["enum"] == list(STRATEGIES)
+    assert props["confidence"]["enum"] == list(CONFIDENCE_MODES)
+    assert props["task"]["enum"] == list(TASKS)
+    assert props["n_bins"]["maximum"] == MAX_BINS
+
+
+@pytest.mark.skipif(not shutil.which("prlimit"), reason="needs prlimit (util-linux)")
+def test_the_largest_allowed_options_fit_in_4_gb() -> None:
+    """--threads and --bins at their bounds (core/limits.py) run under a 4 GB address space."""
+    from ce_cli.core.limits import MAX_BINS, MAX_THREADS
+
+    args = ["calibrate", sample("multiclass.csv"), "--threads", str(MAX_THREADS)]
+    args += ["--bins", str(MAX_BINS), "--strategy", "quantile", "--fit-temperature"]
+    proc = subprocess.run(
+        ["prlimit", "--as=4000000000", sys.executable, "-m", "ce_cli", *args, "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["n_bins"] == MAX_BINS

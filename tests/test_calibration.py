@@ -697,3 +697,15 @@ def test_constructor_errors() -> None:
         cal.CalibrationAccumulator(10, "adaptive")
     with pytest.raises(ValueError, match="temperature needs logits"):
         cal.top_label(np.eye(2), "probs", temperature=2.0)
+
+
+def test_temperature_fit_out_of_passes_says_so() -> None:
+    """The search stops after max_passes with converged False and one warning saying why."""
+    z, y, _ = _data(200, 4)
+    fit = cal.fit_temperature_arrays(z * 3.0, y, max_passes=2)
+    assert fit.passes == 2 and not fit.converged
+    assert fit.warnings == ("no convergence to |Δβ| < 1e-08 in 2 passes",)
+    full = cal.fit_temperature_arrays(z * 3.0, y)
+    assert full.converged and full.passes > 2 and full.warnings == ()
+    assert full.nll_after is not None and fit.nll_after is not None
+    assert full.nll_after <= fit.nll_after

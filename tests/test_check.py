@@ -35,6 +35,8 @@ from ce_cli.report.check_rules import (
     parse_requirement,
     read_config,
     regression_keys,
+    requested_keys,
+    rounding_tolerance,
     score_metrics,
 )
 
@@ -174,6 +176,66 @@ def test_regression_significant_fails_only_when_the_whole_interval_is_worse() ->
     assert not acc.passed
     no_ci = evaluate_regression("ece", 0.11, 0.1, Margin(), fail_on="significant")
     assert not no_ci.passed and "compared by value" in no_ci.message
+
+
+def test_rounding_tolerance_is_relative_with_a_floor() -> None:
+    assert rounding_tolerance(0.75, 0.7500000000000004) == pytest.approx(1e-12 * 0.7500000000000004)
+    assert rounding_tolerance(-300.0, 2.0) == pytest.approx(3e-10)
+    assert rounding_tolerance(0.0, 1e-9) == 1e-12  # the floor, for metrics near 0
+
+
+def test_a_threshold_at_its_limit_up_to_rounding() -> None:
+    limit = 0.750023100215107
+    for value in (limit, 0.7500231002151072, 0.7500231002151068):  # batch sizes 1000, 1, 7
+        assert evaluate_threshold(Threshold("loss", "<=", limit), value, None).passed
+        assert not evaluate_threshold(Threshold("loss", "<", limit), value, None).passed
+        assert evaluate_threshold(Threshold("accuracy", ">=", limit), value, None).passed
+        assert not evaluate_threshold(Threshold("accuracy", ">", limit), value, None).passed
+    assert not evaluate_threshold(Threshold("loss", "<=", limit), limit + 1e-9, None).passed
+    assert evaluate_threshold(Threshold("loss", "<", limit), limit - 1e-9, None).passed
+
+
+def test_a_regression_of_a_few_ulps_is_no_regression() -> None:
+    same = evaluate_regression("loss", 0.7500231002151072, 0.7500231002151068, Margin())
+    assert same.passed and same.delta == pytest.approx(4.4e-16, rel=0.1)
+    assert not evaluate_regression("loss", 0.7500231012, 0.7500231002, Margin()).passed  # 1e-9
+    assert evaluate_regression("accuracy", 0.729 - 1e-16, 0.729, Margin()).passed
+    at_margin = evaluate_regression("loss", 0.81 + 2e-16, 0.8, Margin(0.01))
+    assert at_margin.passed and at_margin.threshold == pytest.approx(0.81)
+    noise = evaluate_regression(
+        "loss", 0.8, 0.8, Margin(), fail_on="significant", interval=_Interval(3e-16, 5e-16)
+    )
+    assert noise.passed and noise.decided_by == "interval"
+    real = evaluate_regression(
+        "loss", 0.8, 0.8, Margin(), fail_on="significant", interval=_Interval(1e-9, 2e-9)
+    )
+    assert not real.passed
+
+
+def test_margins_name_comparisons() -> None:
+    plan = make_plan(
+        CheckOptions(
+            baseline="old.csv",
+            compare=("class_recall[dog]",),
+            max_regression=("0.01", "ece=0.02", "class_loss=5%", "accuracy=0.1"),
+        )
+    )
+    assert plan.needs_calibration and plan.per_class_regression
+    assert plan.metrics() == {"class_recall", "ece", "class_loss", "accuracy"}
+    assert requested_keys(plan, CLASSES) == {
+        "class_recall[dog]": "--compare class_recall[dog]",
+        "ece": "--max-regression ece=0.02",
+        **{f"class_loss[{c}]": "--max-regression class_loss=5%" for c in CLASSES},
+        "accuracy": "--max-regression accuracy=0.1",
+    }
+    assert regression_keys(plan, [], CLASSES) == ["loss", *requested_keys(plan, CLASSES)]
+    with pytest.raises(CEError) as info:
+        requested_keys(
+            make_plan(CheckOptions(baseline="b", max_regression="class_loss[x]=1")), CLASSES
+        )
+    assert str(info.value) == (
+        "--max-regression class_loss[x]=1: no class 'x'; the classes are cat, dog, bird"
+    )
 
 
 # ---------------------------------------------------------------------- plan

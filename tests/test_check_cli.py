@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import Result
-from conftest import ROOT, assert_user_error, run, sample
+from conftest import ROOT, assert_user_error, run, run_json, sample
 
 MULTICLASS = sample(
     "multiclass.csv"
@@ -359,6 +359,105 @@ def test_baseline_report_without_the_metric_warns(tmp_path: Path) -> None:
         del sys.modules["ce_cli.report.calibrate"]
     assert [c["name"] for c in report["checks"]] == ["ece <= 0.1", "loss vs baseline"]
     assert any("has no such metric for ece" in w for w in report["warnings"])
+
+
+def test_a_requested_comparison_the_baseline_report_lacks_is_an_error(tmp_path: Path) -> None:
+    """--compare / --max-regression METRIC name a comparison: if the baseline cannot make it,
+    exit 2 (a metric only implied by a threshold is still just warned about, above)."""
+    base = tmp_path / "base.json"
+    assert run("score", MULTICLASS, "-o", str(base)).exit_code == 0
+    fix = (
+        "pass a report that has it (ce check OLD_PREDS --require 'ece>=0' --format json) or "
+        "the baseline model's predictions"
+    )
+    result = check(MULTICLASS, "--baseline", str(base), "--compare", "ece")
+    assert_user_error(result)
+    assert result.stderr == (
+        f"ce: error: --baseline {base}: this score report has no ece, so the comparison "
+        f"--compare ece asks for cannot be made; {fix}\n"
+    )
+    result = check(MULTICLASS, "--baseline", str(base), "--max-regression", "ece=0.01")
+    assert_user_error(result)
+    assert result.stderr == (
+        f"ce: error: --baseline {base}: this score report has no ece, so the comparison "
+        f"--max-regression ece=0.01 asks for cannot be made; {fix}\n"
+    )
+
+
+def test_a_requested_comparison_with_a_null_baseline_value_is_an_error(tmp_path: Path) -> None:
+    data = run_json("score", MULTICLASS)
+    data["per_class"][0]["recall"] = None  # class cat: undefined on the baseline's rows
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(data))
+    result = check(MULTICLASS, "--baseline", str(base), "--compare", "class_recall[*]")
+    assert_user_error(result)
+    assert result.stderr == (
+        f"ce: error: --baseline {base}: class_recall[cat] is undefined (null) in this score "
+        "report, so the comparison --compare class_recall[*] asks for cannot be made; compare "
+        "on rows where class_recall[cat] is defined, or drop --compare class_recall[*]\n"
+    )
+    implied = check_json(MULTICLASS, "--baseline", str(base), "--min-class-recall", "0", code=0)
+    assert (
+        "baseline " + str(base) + " has no value for class_recall[cat]: not compared with it"
+        in (implied["warnings"])
+    )
+
+
+def test_max_regression_of_a_metric_compares_it(variants: dict[str, str]) -> None:
+    report = check_json(
+        variants["noisy"], "--baseline", MULTICLASS, "--max-regression", "accuracy=0.01",
+        "--max-regression", "class_loss=0.5", code=1,
+    )  # fmt: skip
+    names = [c["name"] for c in report["checks"]]
+    assert names == ["loss vs baseline", "accuracy vs baseline"] + [
+        f"class_loss[{c}] vs baseline" for c in report["classes"]
+    ]
+    assert report["checks"][1]["margin"] == "0.01" and report["checks"][2]["margin"] == "0.5"
+    assert_user_error(
+        check(MULTICLASS, "--baseline", MULTICLASS, "--max-regression", "class_loss[zebra]=0.1"),
+        "--max-regression class_loss[zebra]=0.1: no class 'zebra'; the classes are ",
+    )
+
+
+@pytest.fixture(scope="module")
+def same_rows(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """600 rows of multiclass.csv, and the same rows in another order (matched by id)."""
+    out = tmp_path_factory.mktemp("same_rows")
+    rows = pd.read_csv(MULTICLASS).iloc[:600]
+    paths = (str(out / "rows.csv"), str(out / "shuffled.csv"))
+    rows.to_csv(paths[0], index=False)
+    rows.sample(frac=1, random_state=3).to_csv(paths[1], index=False)
+    return paths
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+@pytest.mark.parametrize("batch_size", ["1", "7", "1000"])
+def test_summation_order_never_decides_a_verdict(
+    same_rows: tuple[str, str], batch_size: str, threads: str
+) -> None:
+    """The same predictions in another order differ by a few ulps: with margin 0 they still
+    pass, and a limit equal to the loss is judged the same way whatever the batch size or
+    thread count (the loss's last bits move with them)."""
+    rows, shuffled = same_rows
+    order = ("--batch-size", batch_size, "--threads", threads)
+    loss = run_json("score", rows)["loss"]["mean"]
+    report = check_json(
+        rows, "--baseline", shuffled, "--compare", "accuracy", "--min-class-recall", "0",
+        "--max-loss", repr(loss), "--require", f"loss<{loss!r}", "--bootstrap", "0", *order,
+    )  # fmt: skip
+    assert failed(report) == [f"loss < {loss:g}"]
+    assert report["baseline"]["matched_by"] == "id"
+    regressions = [c for c in report["checks"] if c["kind"] == "regression"]
+    assert len(regressions) == 2 + len(report["classes"])  # loss, accuracy, class_recall[*]
+    assert all(c["passed"] for c in regressions)
+    assert all(abs(c["delta"]) < 1e-14 for c in regressions)
+    significant = check_json(
+        rows, "--baseline", shuffled, "--fail-on", "significant", "--compare", "accuracy",
+        "--min-class-recall", "0", "--bootstrap", "200", *order, code=0,
+    )  # fmt: skip
+    assert {c["decided_by"] for c in significant["checks"] if c["kind"] == "regression"} == {
+        "interval"
+    }
 
 
 # ---------------------------------------------------------------------- baseline: predictions

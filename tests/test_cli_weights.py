@@ -312,3 +312,63 @@ def test_weights_on_parquet_does_not_import_pandas() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_nothing_counted_is_an_error(write_csv) -> None:  # type: ignore[no-untyped-def]
+    """Every label ignored, every row masked or every sample weight 0: exit 2 and one line
+    naming the file and the reason (as ce score), never N = 0 with null weights."""
+    from conftest import assert_user_error
+
+    ignored = write_csv("label,w,m\n-100,1,1\n-100,2,1\n", "ignored.csv")
+    result = run("weights", ignored)
+    assert_user_error(result)
+    assert result.stderr == (
+        f"ce: error: {ignored}: no class counts, so no class weights: every row was left "
+        "out: 2 rows with label -100 (--ignore-index)\n"
+    )
+    masked = write_csv("label,m\n0,0\n-100,1\n", "masked.csv")
+    result = run("weights", masked, "--mask-col", "m")
+    assert result.stderr == (
+        f"ce: error: {masked}: no class counts, so no class weights: every row was left out: "
+        "1 rows with label -100 (--ignore-index); 1 rows with a false m (--mask-col)\n"
+    )
+    weightless = write_csv("label,w\n0,0\n1,0\n", "weightless.csv")
+    result = run("weights", weightless, "--weight-col", "w", "--format", "json")
+    assert_user_error(result)
+    assert result.stderr == (
+        f"ce: error: {weightless}: no class counts, so no class weights: every used row has "
+        "sample weight 0 (--weight-col w)\n"
+    )
+    grouped = run("weights", ignored, "--group-by", "w")
+    assert_user_error(grouped, "every row was left out")
+
+
+def test_an_empty_group_is_only_a_warning(write_csv) -> None:  # type: ignore[no-untyped-def]
+    path = write_csv("g,label\nx,0\nx,1\ny,-100\n")
+    report = run_json("weights", path, "--group-by", "g")
+    assert report["n_samples"] == 2
+    groups = {g["value"]: g for g in report["groups"]}
+    assert groups["y"]["n_samples"] == 0 and groups["y"]["weights"] == [None, None]
+
+
+def test_library_checks_beta_once() -> None:
+    from ce_cli.core.errors import CEError
+    from ce_cli.io.dataset import InputOptions
+    from ce_cli.report.weights import compute_weights
+
+    with pytest.raises(CEError, match=r"^--beta must be in \[0, 1\), not 1.0$"):
+        compute_weights(InputOptions(sample("binary.csv")), scheme="effective", beta=1.0)
+
+
+def test_schema_vocabularies_are_the_option_vocabularies() -> None:
+    """The weights schema's enums and bounds are the CLI's (one vocabulary, core/vocab.py)."""
+    from importlib import resources
+
+    from ce_cli.core.vocab import TASKS, WEIGHT_SCHEMES, TargetKind
+
+    text = resources.files("ce_cli").joinpath("schemas", "weights.json").read_text("utf-8")
+    props = json.loads(text)["properties"]
+    assert props["scheme"]["enum"] == list(WEIGHT_SCHEMES)
+    assert props["task"]["enum"] == list(TASKS)
+    assert props["target_kind"]["enum"] == list(TargetKind.values())
+    assert (props["beta"]["minimum"], props["beta"]["maximum"]) == (0, 1)

@@ -434,3 +434,83 @@ def test_several_files_pass_threads_on(tmp_path: Path, threads: int, parsed_on: 
     else:
         assert len(parsed_on) == 3 * _chunk_count(_rows(2000))
         assert all(n.startswith("ce-parse") for n in parsed_on)
+
+
+# -- rows longer than the block ------------------------------------------------------------------
+
+SMALL_BLOCK = 4096
+
+
+def _long_cell(n: int, at: int, size: int, jsonl: bool = False) -> bytes:
+    """`_rows(n)` (or `_jsonl(n)`) whose row `at` has a `size`-byte name."""
+    long = "L" * size
+    if jsonl:
+        lines = _jsonl(n).decode().splitlines(keepends=True)
+        lines[at] = lines[at].replace(f'"row{at}"', f'"{long}"')
+        return "".join(lines).encode()
+    lines = _rows(n).decode().splitlines(keepends=True)
+    lines[at + 1] = lines[at + 1].replace(f"row{at}", long)
+    return "".join(lines).encode()
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks of 4 KiB (pyarrow's unit of parsing), so that a 40 kB cell is a long row."""
+    monkeypatch.setattr(formats, "_BLOCK", SMALL_BLOCK)
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("name", ["d.csv", "d.jsonl", "d.csv.gz"])
+@pytest.mark.parametrize("at", [0, 2500])  # in the probed head, and far beyond it
+def test_a_row_longer_than_the_block_grows_it(
+    tmp_path: Path, threads: int, name: str, at: int
+) -> None:
+    n, size = 3000, 40_000
+    data = _long_cell(n, at, size, jsonl=name.endswith(".jsonl"))
+    source = open_source(str(_write(tmp_path / name, data)))
+    table = pa.Table.from_batches(_batches(source, threads, columns=["id", "name"], batch_size=97))
+    assert table.column("id").to_pylist() == list(range(n))
+    names = table.column("name").to_pylist()
+    assert names[at] == "L" * size
+    assert names[:at] + names[at + 1 :] == [f"row{i}" for i in range(n) if i != at]
+    assert SMALL_BLOCK * 8 <= source._block <= 2 * formats.MAX_BLOCK  # kept for the next read
+    again = pa.Table.from_batches(_batches(source, threads, columns=["id", "name"]))
+    assert again.equals(table)
+
+
+@pytest.mark.usefixtures("small_blocks")
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("name, line", [("d.csv", 2502), ("d.jsonl", 2501)])
+def test_a_row_longer_than_the_largest_block(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, threads: int, name: str, line: int
+) -> None:
+    monkeypatch.setattr(formats, "MAX_BLOCK", 4 * SMALL_BLOCK)
+    data = _long_cell(3000, 2500, 40_000, jsonl=name.endswith(".jsonl"))
+    path = _write(tmp_path / name, data)
+    message, rows = _error(open_source(str(path)), threads, columns=["id"], batch_size=100)
+    assert message == (
+        f"{path}: line {line}: a row longer than 16 KiB, the longest ce reads; drop the long "
+        "column from the file (or shorten that cell), or convert the file to Parquet"
+    )
+    assert rows == 2500
+    early = _write(tmp_path / f"early-{name}", _long_cell(3000, 0, 40_000, name.endswith("l")))
+    with pytest.raises(CEError) as info:  # in the probed head: found before any batch
+        open_source(str(early))
+    assert str(info.value).startswith(f"{early}: line {line - 2500}: a row longer than 16 KiB")
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_a_long_row_on_a_pipe_read_by_one_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipe cannot be parsed again: one thread says so; chunks (in memory) grow the block."""
+    data = _long_cell(3000, 2500, 40_000)
+    monkeypatch.setattr(sys, "stdin", _FakeStdin(data))
+    message, rows = _error(open_source("-"), 1, columns=["id"], batch_size=100)
+    assert message == (
+        "<stdin>: line 2502: a row longer than 4 KiB, and a pipe cannot be read again with "
+        "larger blocks; save the input to a file (ce reads rows of up to 256 MiB from files)"
+    )
+    assert rows == 2500
+    monkeypatch.setattr(sys, "stdin", _FakeStdin(data))
+    table = pa.Table.from_batches(_batches(open_source("-"), 2, columns=["id"]))
+    assert table.column("id").to_pylist() == list(range(3000))

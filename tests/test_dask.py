@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import socket
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +304,117 @@ def test_workers_must_run_this_version(
     monkeypatch.setattr(version, "__version__", "9.9.9")
     result = run("weights", str(data / "multiclass"), "--scheduler", scheduler)
     assert_user_error(result, f"the Dask workers of {scheduler} run ce ", "this is 9.9.9")
+
+
+class _Answers400(BaseHTTPRequestHandler):
+    """An HTTP server that answers whatever it is sent (a Dask handshake too) with a 400."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.fixture(params=["http.server", "http-400", "hangs-up"])
+def not_a_scheduler(request: pytest.FixtureRequest) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(address, the causes ce may name) of a local server that is not a Dask scheduler.
+
+    http.server waits for a request line, which a Dask handshake holds only if it happens to
+    contain a line break: then it answers 400 at once.
+    """
+    exabytes = "(its first bytes announce a message of exabytes)"
+    if request.param == "hangs-up":
+        server: Any = socket.create_server(("127.0.0.1", 0))
+        threading.Thread(target=lambda: _hang_up(server), daemon=True).start()
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}", ("(it closed the connection: ",)
+        server.close()
+        return
+    silent = request.param == "http.server"
+    http = ThreadingHTTPServer(
+        ("127.0.0.1", 0), SimpleHTTPRequestHandler if silent else _Answers400
+    )
+    http.daemon_threads = True
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    causes = ("(no Dask handshake within 2 s)", exabytes) if silent else (exabytes,)
+    yield f"tcp://127.0.0.1:{http.server_address[1]}", causes
+    http.shutdown()
+    http.server_close()
+
+
+def _hang_up(server: socket.socket) -> None:
+    while True:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        conn.close()
+
+
+def test_not_a_scheduler_is_one_line_in_seconds(
+    not_a_scheduler: tuple[str, tuple[str, ...]],
+) -> None:
+    """A real process: nothing else on stderr, not even from a Client's __del__ at exit."""
+    pytest.importorskip("distributed")
+    address, causes = not_a_scheduler
+    start = time.monotonic()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ce_cli",
+            "weights",
+            sample("multiclass.csv"),
+            "--scheduler",
+            address,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CE_REMOTE_TIMEOUT": "2"},
+        timeout=60,
+    )
+    assert time.monotonic() - start < 20
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    first = f"ce: error: {address} is not a Dask scheduler "
+    assert any(done.stderr.startswith(first + cause) for cause in causes), done.stderr
+    assert done.stderr.endswith(
+        "; pass the address the scheduler prints, tcp://HOST:8786 by default (8787 is its "
+        "dashboard)\n"
+    ), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+
+
+def test_an_http_address_is_not_a_scheduler() -> None:
+    pytest.importorskip("distributed")
+    assert_user_error(
+        run("weights", sample("multiclass.csv"), "--scheduler", "http://127.0.0.1:8787/status"),
+        "ce: error: http://127.0.0.1:8787/status is not a Dask scheduler (an http:// address is "
+        "a web page, e.g. the dashboard); pass the address the scheduler prints",
+    )
+
+
+def test_a_client_that_fails_late_leaves_nothing_at_exit(
+    monkeypatch: pytest.MonkeyPatch, scheduler: str, data: Path
+) -> None:
+    """A handshake that passed, then a Client that failed: one line, the half-made client is
+    marked closed (its __del__ would wait, then print a TimeoutError traceback)."""
+    import distributed
+
+    from ce_cli.engine import cluster as dask_engine
+
+    made: list[Any] = []
+
+    class Failing(distributed.Client):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            made.append(self)
+            super().__init__(*args, **kwargs)
+            raise MemoryError("Unable to allocate 3.07 EiB")
+
+    monkeypatch.setattr(distributed, "Client", Failing)
+    result = run("weights", str(data / "multiclass"), "--scheduler", scheduler)
+    assert_user_error(
+        result,
+        f"ce: error: {scheduler} is not a Dask scheduler (MemoryError: Unable to allocate 3.07 "
+        "EiB); pass the address",
+    )
+    assert [c.status for c in made] == ["closed"]
+    assert dask_engine.connect_timeout() == dask_engine.CONNECT_TIMEOUT

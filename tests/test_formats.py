@@ -608,3 +608,38 @@ def test_a_source_cut_for_another_process(tmp_path: Path, monkeypatch: pytest.Mo
     assert got == list(range(10, 25))
     pcsv.write_csv(table, tmp_path / "t.csv")
     assert open_source(str(tmp_path / "t.csv")).row_group_sizes() == []
+
+
+# -- a row longer than the block ------------------------------------------------------------------
+
+
+def _csv_with_a_5mb_cell(path: Path, at: int, size: int = 5 << 20) -> Path:
+    """A valid CSV of 3000 rows whose row `at` holds `size` bytes in a column no command
+    reads."""
+    lines = ["id,label,prob_a,prob_b,comment"]
+    lines += [f"{i},{i % 2},{(i % 9) / 10},{1 - (i % 9) / 10},ok" for i in range(3000)]
+    lines[at + 1] = lines[at + 1].removesuffix("ok") + "x" * size
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("at", [0, 2000])
+def test_a_5mb_cell_in_an_unused_column_is_read(tmp_path: Path, at: int) -> None:
+    from conftest import run
+
+    path = _csv_with_a_5mb_cell(tmp_path / "notes.csv", at)
+    plain = _csv_with_a_5mb_cell(tmp_path / "plain.csv", at, size=2)
+    for command in (["score", "--top", "3"], ["weights"], ["calibrate", "--bins", "5"]):
+        for threads in ("1", "2"):
+            args = [*command, "--format", "json", "--threads", threads]
+            got = run(command[0], str(path), *args[1:])
+            want = run(command[0], str(plain), *args[1:])
+            assert got.exit_code == want.exit_code == 0, (got.stderr, want.stderr)
+            assert _without_paths(got.stdout) == _without_paths(want.stdout)
+
+
+def _without_paths(report: str) -> dict[str, object]:
+    data = json.loads(report)
+    data.pop("source", None)
+    data.get("inputs", {}).pop("file", None)
+    return data

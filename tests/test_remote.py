@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import assert_user_error, run, sample
 
+from ce_cli.core.errors import CEError
 from ce_cli.io import formats, remote
 from ce_cli.io.files import open_input
 
@@ -216,3 +217,92 @@ def test_empty_uri_file(tmp_path: Path) -> None:
     assert_user_error(
         run("score", uri(tmp_path / "empty.csv")), f"{uri(tmp_path / 'empty.csv')}: file is empty"
     )
+
+
+GCS_NO_NETWORK = (
+    "google::cloud::Status(UNAVAILABLE: Retry policy exhausted, with a last message of Could not "
+    "create a OAuth2 access token to authenticate the request. The request was not sent, as "
+    "such an access token is required to complete the request successfully. The underlying "
+    "error message was: PerformWork() - CURL error [6]=Could not resolve hostname "
+    "error_info={reason=, domain=, metadata={gcloud-cpp.retry.on-entry=false}})"
+)
+
+
+@pytest.mark.parametrize(
+    "target, message, expected",
+    [
+        (
+            "gs://bucket/x.parquet",
+            GCS_NO_NETWORK,
+            "gs://bucket/x.parquet: cannot resolve the host of Google Cloud Storage (UNAVAILABLE: "
+            "could not get an OAuth2 access token: PerformWork() - CURL error [6]=Could not "
+            "resolve hostname); check the network (DNS) and the bucket or endpoint name",
+        ),
+        (
+            "s3://b/k.csv?endpoint_override=minio:9000&scheme=http",
+            "When getting information for key 'k.csv' in bucket 'b': AWS Error NETWORK_CONNECTION "
+            "during HeadObject operation: curlCode: 28, Timeout was reached; Details: Operation "
+            "too slow. Less than 1 bytes/sec transferred the last 30 seconds",
+            "s3://b/k.csv?endpoint_override=minio:9000&scheme=http: no answer from the S3 "
+            "endpoint minio:9000 within 30 s (AWS Error NETWORK_CONNECTION during HeadObject "
+            "operation: curlCode: 28, Timeout was reached); check the network and the endpoint, "
+            "or allow more time with CE_REMOTE_TIMEOUT=SECONDS",
+        ),
+        (
+            "s3://b/k.csv",
+            "When listing objects under key 'k.csv/' in bucket 'b': AWS Error ACCESS_DENIED during "
+            "ListObjectsV2 operation: Access Denied (Request ID: ABC123)",
+            "s3://b/k.csv: AWS Error ACCESS_DENIED during ListObjectsV2 operation: Access Denied; "
+            "S3 needs credentials that may read it: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            "hdfs://nn:8020/x.parquet",
+            "curlCode: 7, Could not connect to server",
+            "hdfs://nn:8020/x.parquet: cannot connect to the hdfs:// filesystem (curlCode: 7, "
+            "Could not connect to server); check the endpoint and the network",
+        ),
+    ],
+    ids=["gcs-no-network", "s3-timeout", "s3-denied-listing", "other-scheme"],
+)
+def test_store_errors_are_one_short_line(
+    monkeypatch: pytest.MonkeyPatch, target: str, message: str, expected: str
+) -> None:
+    for name in (remote.TIMEOUT_ENV, *remote.ENDPOINT_ENVS):
+        monkeypatch.delenv(name, raising=False)
+    error = str(remote.error(target, OSError(message)))
+    assert error.startswith(expected), error
+    assert "\n" not in error and "Request ID" not in error and "error_info" not in error
+
+
+def test_timeout_and_retries_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(remote.TIMEOUT_ENV, raising=False)
+    monkeypatch.delenv(remote.RETRIES_ENV, raising=False)
+    assert (remote.timeout(), remote.timeout(10.0), remote.retries()) == (30.0, 10.0, 3)
+    monkeypatch.setenv(remote.TIMEOUT_ENV, "2.5")
+    monkeypatch.setenv(remote.RETRIES_ENV, "1")
+    assert (remote.timeout(), remote.timeout(10.0), remote.retries()) == (2.5, 2.5, 1)
+    for bad in ("0", "nan", "inf", "1e999", "x"):
+        monkeypatch.setenv(remote.TIMEOUT_ENV, bad)
+        with pytest.raises(CEError, match=r"expected a number of seconds > 0"):
+            remote.timeout()
+
+
+def test_s3_and_gcs_filesystems_get_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network needed: building a filesystem connects nowhere when the URI names a region."""
+    import datetime
+
+    import pyarrow.fs as pafs
+
+    monkeypatch.setenv(remote.TIMEOUT_ENV, "7")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    fs, path = remote.filesystem("s3://bucket/dir/x.parquet?region=eu-west-1")
+    assert isinstance(fs, pafs.S3FileSystem) and path == "bucket/dir/x.parquet"
+    options = fs.__reduce__()[1][0]
+    assert (options["connect_timeout"], options["request_timeout"]) == (7.0, 7.0)
+    assert (options["endpoint_override"], options["scheme"]) == ("127.0.0.1:9", "http")
+    gcs = getattr(pafs, "GcsFileSystem", None)
+    if gcs is not None:
+        fs, _ = remote.filesystem("gs://bucket/x.parquet")
+        assert fs.__reduce__()[1][0]["retry_time_limit"] == datetime.timedelta(seconds=7)
+        fs, _ = remote.filesystem("gs://bucket/x.parquet?retry_limit_seconds=3")
+        assert fs.__reduce__()[1][0]["retry_time_limit"] == datetime.timedelta(seconds=3)

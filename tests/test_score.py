@@ -422,3 +422,31 @@ def test_integer_labels_match_integer_column_suffixes(tmp_path: Path) -> None:
         tmp_path / "b.parquet", label=[1, 0], logit_1=[2.0, 0.0], logit_2=[0.0, 1.0]
     )
     assert_user_error(run("score", bad), "outside the class set", "row 2")
+
+
+# ---------------------------------------------------------------------- temperature on probs
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_temperature_applies_to_probabilities(tmp_path: Path, temperature: float) -> None:
+    """Probabilities p scored at T equal the logits log p (softmax) or logit(p) (one column)
+    scored at T: T is never silently ignored (issue 11; PyTorch values in score.json)."""
+    rng = np.random.default_rng(5)
+    p = softmax(rng.normal(0, 2, (50, 3)))
+    y = rng.integers(0, 3, 50)
+    probs = write_parquet(
+        tmp_path / "p.parquet", label=y, **{f"prob_{k}": p[:, k] for k in range(3)}
+    )
+    logs = write_parquet(
+        tmp_path / "l.parquet", label=y, **{f"logit_{k}": np.log(p[:, k]) for k in range(3)}
+    )
+    t = str(temperature)
+    got, want = score(probs, "--temperature", t), score(logs, "--temperature", t)
+    assert got["loss"]["mean"] == pytest.approx(want["loss"]["mean"], rel=1e-12)
+    assert got["loss"]["mean"] != pytest.approx(score(probs)["loss"]["mean"], rel=1e-3)
+    assert got["parameters"]["temperature"] == temperature
+    q, yb = p[:, 0], (y == 0).astype(np.int64)
+    one = write_parquet(tmp_path / "b.parquet", label=yb, prob=q)
+    logit = write_parquet(tmp_path / "z.parquet", label=yb, logit=np.log(q) - np.log1p(-q))
+    for loss in ("bce", "focal"):
+        got = score(one, "--temperature", t, "--loss", loss)["loss"]["mean"]
+        want = score(logit, "--temperature", t, "--loss", loss)["loss"]["mean"]
+        assert got == pytest.approx(want, rel=1e-10), loss

@@ -18,6 +18,7 @@ import click
 from click.core import ParameterSource
 
 from ce_cli.cli.options import (
+    binning_options,
     input_options,
     input_options_from,
     loss_options,
@@ -52,27 +53,6 @@ _THRESHOLD_HELP = {
     "hamming_loss": "multi-label Hamming loss",
 }
 
-
-calibration_options = stack(
-    [
-        click.option(
-            "--bins",
-            "n_bins",
-            type=int,
-            default=15,
-            show_default=True,
-            metavar="M",
-            help="Calibration bins (for ece, mce, rmsce, …).",
-        ),
-        click.option(
-            "--strategy",
-            type=click.Choice(["uniform", "quantile"]),
-            default="uniform",
-            show_default=True,
-            help="Calibration bins of equal width or equal mass.",
-        ),
-    ]
-)
 
 threshold_options = stack(
     [
@@ -124,14 +104,14 @@ baseline_options = stack(
             multiple=True,
             metavar="X|X%|METRIC=X",
             help="How much worse than the baseline a metric may get: absolute, or % of the "
-            "baseline; METRIC=X for one metric. [default: 0]",
+            "baseline; METRIC=X for one metric, which is then compared. [default: 0]",
         ),
         click.option(
             "--compare",
             multiple=True,
             metavar="METRIC",
             help="Also compare METRIC with the baseline (the loss and every metric with a "
-            "threshold always are).",
+            "threshold always are); exit 2 if the baseline lacks it.",
         ),
         click.option(
             "--bootstrap",
@@ -216,7 +196,7 @@ def _build() -> click.Command:
         click.command("check"),
         input_options,
         loss_options,
-        calibration_options,
+        binning_options,
         threshold_options,
         baseline_options,
         config_options,
@@ -319,7 +299,13 @@ def _render(report: Any, fmt: str, *, color: bool = False, width: int | None = N
 
 
 def _emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -> None:
-    from ce_cli.render.formats import format_for_path, use_color, write_atomic
+    from ce_cli.render.formats import (
+        format_for_path,
+        guard_stdout,
+        use_color,
+        write_atomic,
+        write_stderr,
+    )
 
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise CEError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
@@ -330,12 +316,11 @@ def _emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -
         fmt = fmt or "table"
         color = fmt == "table" and use_color()
         width = shutil.get_terminal_size().columns if color else None
-        sys.stdout.write(_render(report, fmt, color=color, width=width))
+        sys.stdout.write(guard_stdout(_render(report, fmt, color=color, width=width), fmt))
         sys.stdout.flush()
         if fmt == "table":
             return
-    for warning in report.warnings:
-        click.echo(f"ce: warning: {warning}", err=True)
+    write_stderr(f"ce: warning: {warning}" for warning in report.warnings)
     n, failed = len(report.checks), len(report.failed)
     verdict = f"passed: {n} of {n} checks" if report.passed else f"FAILED: {failed} of {n} checks"
     click.echo(f"ce: check {verdict}", err=True)

@@ -1,7 +1,8 @@
 """The ``ce`` command line: parse options, call the library, render. Nothing else.
 
 Heavy modules (numpy, pyarrow, rich) are imported inside the commands so ``ce --help`` is fast.
-Exit codes: 0 success, 1 a failed ``ce check``, 2 any error (usage or input).
+Exit codes: 0 success, 1 a failed ``ce check``, 2 any error (usage, input or the system's), each
+one line on stderr: ``ce: error: …``.
 """
 
 from __future__ import annotations
@@ -9,41 +10,87 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from ce_cli.cli.check import check_command
 from ce_cli.cli.options import (
+    binning_options,
     command,
     input_options,
+    inputs_option,
     loss_options,
     output_options,
+    plot_option,
     temperature_option,
 )
-from ce_cli.cli.output import draw, emit, input_files, warn
+from ce_cli.cli.output import (
+    STDOUT,
+    draw,
+    emit,
+    input_files,
+    stdout,
+    warn,
+    write_file,
+    writing,
+)
 from ce_cli.core.errors import CEError
 from ce_cli.core.version import __version__
-from ce_cli.core.vocab import (
-    INPUT_KINDS,
-    REDUCTIONS,
-    WEIGHT_SCHEMES,
-)
+from ce_cli.core.vocab import CONFIDENCE_MODES, REDUCTIONS, WEIGHT_SCHEMES
 
 EXIT_ERROR = 2
 
 
+class UsageLine(click.ClickException):
+    """A usage error as one line (click's own is three: Usage / Try / Error)."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file: Any = None) -> None:
+        from ce_cli.render.escape import one_line
+
+        click.echo(f"ce: error: {one_line(self.message)}", err=True)
+
+
+def usage_line(exc: click.UsageError) -> click.UsageError | UsageLine:
+    """``exc`` as one line: click's own message ("Invalid value for '--reduction': …", "No such
+    option '--redution'. Did you mean '--reduction'?"). ``ce`` alone still shows the help."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc
+    return UsageLine(" ".join(exc.format_message().split()).removesuffix("."))
+
+
+def os_error_line(exc: OSError) -> str:
+    """An OS condition nobody wrapped with its target: the path it names (if any) and the cause."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    return f"{exc.filename}: {cause}" if exc.filename else cause
+
+
 class CEGroup(click.Group):
-    """Maps every ``CEError`` (and any unexpected exception) to one line on stderr and exit 2."""
+    """Errors → exit codes, in one place: ``CEError``, usage errors and OS conditions become one
+    line on stderr and exit 2; anything else is an internal error (exit 2, ``--debug`` for the
+    traceback)."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # `ce --bogus`
+            raise usage_line(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # `ce score --reduction avg`, `ce scre`, …
+            raise usage_line(exc) from None
         except CEError as exc:
-            if _debug(ctx):
-                raise
-            click.echo(f"ce: error: {exc}", err=True)
-            ctx.exit(EXIT_ERROR)
+            _fail(ctx, str(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except BrokenPipeError:  # `ce … | head`: the reader left; stop quietly
@@ -53,15 +100,28 @@ class CEGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("ce: interrupted", err=True)
             ctx.exit(130)
+        except OSError as exc:  # disk full, read-only, … where no write wrapped it
+            _fail(ctx, os_error_line(exc))
         except Exception as exc:
-            if _debug(ctx):
-                raise
-            click.echo(
-                f"ce: internal error: {type(exc).__name__}: {exc} (rerun with --debug "
-                "for a traceback, and please report it)",
-                err=True,
+            _fail(
+                ctx,
+                f"{type(exc).__name__}: {exc} (rerun with --debug for a traceback, and please "
+                "report it)",
+                prefix="ce: internal error: ",
             )
-            ctx.exit(EXIT_ERROR)
+
+
+def _fail(ctx: click.Context, message: str, prefix: str = "ce: error: ") -> NoReturn:
+    """One line on stderr and exit 2; with ``--debug`` (or CE_DEBUG=1) the exception goes on.
+
+    The message may quote data (column names, values): its control characters are shown as
+    escapes, and in GitHub Actions it sits in a stop-commands block."""
+    if _debug(ctx):
+        raise  # the exception being handled
+    from ce_cli.render.escape import github_guard, one_line
+
+    click.echo(github_guard(prefix + one_line(message)), err=True)
+    ctx.exit(EXIT_ERROR)
 
 
 def _debug(ctx: click.Context) -> bool:
@@ -95,12 +155,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 )
 @click.option(
     "--beta",
-    type=float,
+    type=click.FloatRange(0.0, 1.0, max_open=True),
     default=0.999,
     show_default=True,
     help="β of the 'effective' scheme, in [0, 1).",
 )
-@click.option("--plot", metavar="FILE.png|FILE.svg", help="Bar chart of frequencies and weights.")
+@plot_option("a bar chart of frequencies and weights")
 @output_options
 @command
 def weights_command(
@@ -109,17 +169,20 @@ def weights_command(
     """Class frequencies and the class weights to train with."""
     from ce_cli.report.weights import compute_weights
 
-    if not 0 <= beta < 1:
-        raise CEError(f"--beta must be in [0, 1), not {beta}")
     files = input_files(options)
-    if plot:
-        from ce_cli.render.plots import check_plot_target
-
-        check_plot_target(plot, files)
+    _check_plot(plot, files)
     report = compute_weights(options, scheme=scheme, beta=beta)
     if plot:
         draw("weights_chart", report, plot)
     emit(report, fmt, output, files)
+
+
+def _check_plot(plot: str | None, files: list[str]) -> None:
+    """--plot FILE: its extension and directory, before any data is read."""
+    if plot:
+        from ce_cli.render.plots import check_plot_target
+
+        check_plot_target(plot, files)
 
 
 @cli.command("score")
@@ -134,7 +197,7 @@ def weights_command(
 )
 @click.option(
     "--top",
-    type=int,
+    type=click.IntRange(min=0),
     default=10,
     show_default=True,
     metavar="K",
@@ -158,57 +221,63 @@ def _score_rows(
     options: Any, score: Any, fmt: str | None, output: str | None, inputs: list[str]
 ) -> None:
     """--reduction none: rows to -o FILE or as CSV on stdout (streamed), or a head on a terminal."""
-    from ce_cli.render.formats import render_text, use_color
-    from ce_cli.render.rows import RowHead, RowWriter
+    from ce_cli.render.rows import RowWriter
+    from ce_cli.report.score import compute_score
+
+    if not output and fmt not in (None, "table", "csv"):
+        raise CEError("--reduction none writes rows: use --format csv, or -o rows.csv|.parquet")
+    if not output and fmt != "csv":
+        _score_head(options, score)
+        return
+    target = f"-o {output}" if output else STDOUT
+    with writing(target):
+        writer = RowWriter(path=output, stream=None if output else stdout().buffer, inputs=inputs)
+    try:
+        with writing(target, with_reads=True):
+            report = compute_score(options, score, row_sink=writer)
+    except BaseException:
+        writer.abort()
+        raise
+    with writing(target):
+        writer.close()
+    if output:
+        click.echo(f"ce: wrote {output}", err=True)
+    warn(report.warnings)
+
+
+def _score_head(options: Any, score: Any) -> None:
+    """--reduction none on a terminal: the first rows as a table, the rest with -o."""
+    from ce_cli.render.formats import guard_stdout, render_text, use_color
+    from ce_cli.render.rows import RowHead
     from ce_cli.report.score import compute_score
     from ce_cli.report.view import Table
 
-    if output or fmt == "csv":
-        writer = RowWriter(path=output, stream=sys.stdout.buffer, inputs=inputs)
-        try:
-            report = compute_score(options, score, row_sink=writer)
-        except BaseException:
-            writer.abort()
-            raise
-        writer.close()
-        if output:
-            click.echo(f"ce: wrote {output}", err=True)
-        warn(report.warnings)
-        return
-    if fmt not in (None, "table"):
-        raise CEError("--reduction none writes rows: use --format csv, or -o rows.csv|.parquet")
     head = RowHead()
     report = compute_score(options, score, row_sink=head)
     columns, rows = head.table()
     view = report.view()
-    view.tables = [
-        Table(
-            columns, rows, caption=f"first {len(rows)} of {report.n_used} rows (all: -o rows.csv)"
-        )
-    ]
+    caption = f"first {len(rows)} of {report.n_used} rows (all: -o rows.csv)"
+    view.tables = [Table(columns, rows, caption=caption)]
     color = use_color()
     width = shutil.get_terminal_size().columns if color else None
-    sys.stdout.write(render_text(view, color=color, width=width))
+    text = render_text(view, color=color, width=width)
+    out = stdout()
+    with writing(STDOUT):
+        out.write(guard_stdout(text, "table", out))
+        out.flush()
 
 
 @cli.command("calibrate")
 @input_options
-@click.option("--bins", "n_bins", type=int, default=15, show_default=True, help="Number of bins.")
-@click.option(
-    "--strategy",
-    type=click.Choice(["uniform", "quantile"]),
-    default="uniform",
-    show_default=True,
-    help="Equal-width or equal-mass bins.",
-)
+@binning_options
 @click.option(
     "--confidence",
-    type=click.Choice(["top-label", "positive"]),
+    type=click.Choice(CONFIDENCE_MODES),
     default="top-label",
     show_default=True,
     help="positive: calibration of P(y=1) (binary).",
 )
-@click.option("--inputs", type=click.Choice(INPUT_KINDS), default="auto", show_default=True)
+@inputs_option
 @temperature_option
 @click.option("--fit-temperature", is_flag=True, help="Find T > 0 minimising the NLL.")
 @click.option(
@@ -216,55 +285,40 @@ def _score_rows(
     metavar="FILE.json",
     help="Write the fitted temperature as JSON (for a training or serving config).",
 )
-@click.option("--plot", metavar="FILE.png|FILE.svg", help="Draw the reliability diagram.")
+@plot_option("the reliability diagram")
 @output_options
 @command
 def calibrate_command(
     options: Any,
-    n_bins: int,
-    strategy: str,
-    confidence: str,
-    inputs: str,
-    temperature: float,
-    fit_temperature: bool,
     save_temperature: str | None,
     plot: str | None,
     fmt: str | None,
     output: str | None,
+    **kwargs: Any,
 ) -> None:
     """Calibration: ECE, MCE, Brier, NLL, reliability bins, temperature scaling."""
     from ce_cli.report.calibrate import CalibrationOptions, compute_calibration
 
-    if save_temperature and not fit_temperature:
+    calib = CalibrationOptions(**kwargs)
+    if save_temperature and not calib.fit_temperature:
         raise CEError("--save-temperature needs --fit-temperature")
     files = input_files(options)
-    if plot:
-        from ce_cli.render.plots import check_plot_target
-
-        check_plot_target(plot, files)
-    calib = CalibrationOptions(
-        n_bins=n_bins,
-        strategy=strategy,
-        confidence=confidence,
-        temperature=temperature,
-        fit_temperature=fit_temperature,
-        inputs=inputs,
-    )
+    _check_plot(plot, files)
     report = compute_calibration(options, calib)
     if save_temperature:
-        import json
-
-        from ce_cli.render.formats import write_atomic
-
-        write_atomic(
-            save_temperature,
-            json.dumps({"temperature": report.temperature, **(report.fit or {})}, indent=2) + "\n",
-            files,
-        )
-        click.echo(f"ce: wrote {save_temperature}", err=True)
+        _save_temperature(save_temperature, report, files)
     if plot:
         draw("reliability_diagram", report, plot)
     emit(report, fmt, output, files)
+
+
+def _save_temperature(path: str, report: Any, files: list[str]) -> None:
+    """--save-temperature FILE.json: the fitted T (and the fit's numbers), for --temperature."""
+    import json
+
+    text = json.dumps({"temperature": report.temperature, **(report.fit or {})}, indent=2)
+    write_file(path, text + "\n", files, flag="--save-temperature")
+    click.echo(f"ce: wrote {path}", err=True)
 
 
 cli.add_command(check_command, "check")

@@ -1,9 +1,16 @@
-"""Option groups shared by several commands (click decorators; no heavy imports)."""
+"""Option groups shared by several commands (click decorators; no heavy imports).
+
+Every option is declared once, here. click does the range checks (``IntRange``, ``FloatRange``,
+``Choice`` over the vocabularies of ``core.vocab``), so a bad value is a usage error, one line
+(``CEGroup`` in ``cli/main.py``), before any file is opened.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,10 +18,23 @@ from typing import Any
 import click
 
 from ce_cli.core.errors import CEError
-from ce_cli.core.vocab import INPUT_FORMATS, INPUT_KINDS, LOSSES, OUTPUT_FORMATS, TASKS
+from ce_cli.core.limits import MAX_BINS, MAX_THREADS
+from ce_cli.core.vocab import (
+    INPUT_FORMATS,
+    INPUT_KINDS,
+    LOSSES,
+    ON_INVALID,
+    OUTPUT_FORMATS,
+    STRATEGIES,
+    TASKS,
+)
+
+Decorator = Callable[[Callable[..., Any]], Any]
+Param = click.Parameter | None
+Ctx = click.Context | None
 
 
-def stack(options: list[Callable[[Any], Any]]) -> Callable[[Callable[..., Any]], Any]:
+def stack(options: list[Callable[[Any], Any]]) -> Decorator:
     """One decorator applying ``options`` in order (as sqlite-utils' ``output_options``)."""
 
     def decorate(func: Callable[..., Any]) -> Any:
@@ -25,35 +45,75 @@ def stack(options: list[Callable[[Any], Any]]) -> Callable[[Callable[..., Any]],
     return decorate
 
 
-def parse_temperature(ctx: click.Context | None, param: Any, value: Any) -> float:
-    """A number, or a JSON file with a "temperature" key (as ``--save-temperature`` writes)."""
-    if value is None:
-        return 1.0
-    if isinstance(value, (int, float)):
-        return float(value)
-    path = Path(value)
-    if path.suffix.lower() == ".json" or path.is_file():
+# ---------------------------------------------------------------------- --temperature
+class TemperatureType(click.ParamType):
+    """``T > 0`` (finite), or a JSON file with a ``"temperature"`` key (``--save-temperature``).
+
+    The one place a temperature from the command line (or a ``ce check`` config) is checked.
+    """
+
+    name = "temperature"
+
+    def convert(self, value: Any, param: Param, ctx: Ctx) -> Any:
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if isinstance(value, (int, float)):
+            return self._checked(float(value), str(value), param, ctx)
+        text = str(value)
         try:
-            return float(json.loads(path.read_text(encoding="utf-8"))["temperature"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise CEError(
-                f"--temperature {value}: not a number nor a JSON file with a "
-                f"'temperature' key ({exc})"
-            ) from None
-    try:
+            return self._checked(float(text), text, param, ctx)
+        except ValueError:
+            from_file = self._from_file(text, param, ctx)
+            return self._checked(from_file, f"{from_file:g} (from {text})", param, ctx)
+
+    def _from_file(self, text: str, param: Param, ctx: Ctx) -> float:
+        """The ``temperature`` of the JSON file ``text`` (opened as is: no path test first, so a
+        long text is no 'File name too long' crash)."""
+        try:
+            raw = Path(text).read_text(encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.fail(f"{text!r} is not a number nor a readable JSON file ({why})", param, ctx)
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            self.fail(f"{text}: not JSON ({exc})", param, ctx)
+        if not isinstance(data, dict) or "temperature" not in data:
+            self.fail(f"{text}: no 'temperature' key (ce calibrate --save-temperature)", param, ctx)
+        value = data["temperature"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.fail(f"{text}: 'temperature' is {value!r}, not a number", param, ctx)
         return float(value)
-    except ValueError:
-        raise CEError(f"--temperature {value!r}: expected a number or a JSON file") from None
+
+    def _checked(self, value: float, text: str, param: Param, ctx: Ctx) -> float:
+        if not (math.isfinite(value) and value > 0):
+            self.fail(f"must be a finite number > 0, not {text}", param, ctx)
+        return value
 
 
 temperature_option = click.option(
     "--temperature",
+    type=TemperatureType(),
     default="1",
     show_default=True,
     metavar="T|FILE.json",
-    callback=parse_temperature,
-    help="Divide logits by T first (or read T from a JSON file written by --save-temperature).",
+    help="Divide logits by T > 0 first (or read T from a JSON file written by --save-temperature).",
 )
+
+# ---------------------------------------------------------------------- loss options
+inputs_option = click.option(
+    "--inputs",
+    type=click.Choice(INPUT_KINDS),
+    default="auto",
+    show_default=True,
+    help="Are the predictions logits or probabilities?",
+)
+
+
+def plot_option(what: str) -> Decorator:
+    """``--plot FILE.png|FILE.svg``: draw ``what``."""
+    return click.option("--plot", metavar="FILE.png|FILE.svg", help=f"Draw {what}.")
+
 
 loss_options = stack(
     [
@@ -64,13 +124,7 @@ loss_options = stack(
             show_default=True,
             help="auto: multiclass → ce; binary and multi-label → bce.",
         ),
-        click.option(
-            "--inputs",
-            type=click.Choice(INPUT_KINDS),
-            default="auto",
-            show_default=True,
-            help="Are the predictions logits or probabilities?",
-        ),
+        inputs_option,
         click.option(
             "--alpha",
             metavar="W",
@@ -84,35 +138,56 @@ loss_options = stack(
         ),
         click.option(
             "--label-smoothing",
-            type=float,
+            type=click.FloatRange(0.0, 1.0, max_open=True),
             default=0.0,
             show_default=True,
             metavar="EPS",
-            help="PyTorch's label_smoothing (bce: targets y(1−ε)+ε/2).",
+            help="PyTorch's label_smoothing, in [0, 1) (bce: targets y(1−ε)+ε/2).",
         ),
         temperature_option,
         click.option(
             "--gamma",
-            type=float,
+            type=click.FloatRange(min=0.0),
             default=2.0,
             show_default=True,
             help="Focal loss focusing parameter (>= 0).",
         ),
         click.option(
             "--on-invalid",
-            type=click.Choice(["error", "skip"]),
+            type=click.Choice(ON_INVALID),
             default="error",
             show_default=True,
             help="NaN/inf predictions: stop, or skip and count them.",
         ),
     ]
 )
-"""The loss options of ``ce score`` (without --reduction and --top)."""
+"""The loss options of ``ce score`` and ``ce check`` (without --reduction and --top)."""
 
+binning_options = stack(
+    [
+        click.option(
+            "--bins",
+            "n_bins",
+            type=click.IntRange(1, MAX_BINS),
+            default=15,
+            show_default=True,
+            metavar="M",
+            help=f"Calibration bins, 1 … {MAX_BINS} (for ece, mce, rmsce, …).",
+        ),
+        click.option(
+            "--strategy",
+            type=click.Choice(STRATEGIES),
+            default="uniform",
+            show_default=True,
+            help="Calibration bins of equal width or equal mass.",
+        ),
+    ]
+)
+"""``--bins`` and ``--strategy``: the reliability bins of ``ce calibrate`` and ``ce check``."""
 
-def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """FILE and the options every command shares to find labels, predictions and classes."""
-    options = [
+# ---------------------------------------------------------------------- input options
+file_options = stack(
+    [
         click.argument("files", metavar="FILE...", nargs=-1, required=True),
         click.option(
             "--labels",
@@ -127,13 +202,12 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(INPUT_FORMATS),
             help="Override the format guessed from the extension.",
         ),
-        click.option(
-            "--batch-size",
-            type=int,
-            metavar="N",
-            help="Rows per record batch (bounds memory) [default: about 262144 values: 32768 "
-            "rows for 8 or more columns, up to 131072 for fewer].",
-        ),
+    ]
+)
+"""FILE... and where the labels come from."""
+
+column_options = stack(
+    [
         click.option(
             "--label-col",
             metavar="NAME",
@@ -147,13 +221,30 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--id-col", metavar="NAME", help="Row id column."),
         click.option("--weight-col", metavar="NAME", help="Per-row sample weight column."),
         click.option("--mask-col", metavar="NAME", help="Rows whose mask is false/0 are left out."),
+    ]
+)
+"""Which columns hold labels, predictions, ids, sample weights and the mask."""
+
+class_options = stack(
+    [
         click.option("--task", type=click.Choice(TASKS), help="Override the detected task."),
         click.option(
             "--classes",
             metavar="A,B,C|FILE",
             help="The class names in index order (or a file with one per line).",
         ),
-        click.option("--num-classes", type=int, metavar="K", help="Integer classes 0 … K-1."),
+        click.option(
+            "--num-classes",
+            type=click.IntRange(min=1),
+            metavar="K",
+            help="Integer classes 0 … K-1.",
+        ),
+    ]
+)
+"""The task and the class set."""
+
+row_options = stack(
+    [
         click.option(
             "--where",
             multiple=True,
@@ -174,12 +265,25 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="Rows with this label are left out.",
         ),
+    ]
+)
+"""Which rows count, and how they are grouped."""
+
+engine_options = stack(
+    [
+        click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="Rows per record batch (bounds memory) [default: about 262144 values: 32768 "
+            "rows for 8 or more columns, up to 131072 for fewer].",
+        ),
         click.option(
             "--threads",
-            type=int,
+            type=click.IntRange(0, MAX_THREADS),
             default=0,
             metavar="N",
-            help="Worker threads [default: every core].",
+            help=f"Worker threads, 0 … {MAX_THREADS} [default 0: every core].",
         ),
         click.option(
             "--engine",
@@ -201,9 +305,11 @@ def input_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="No progress bar on stderr (it only shows on a terminal anyway).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+)
+"""How the batches are cut and where they run."""
+
+input_options = stack([file_options, column_options, class_options, row_options, engine_options])
+"""FILE and the options every command shares to find labels, predictions and classes."""
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -219,7 +325,9 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+# ---------------------------------------------------------------------- parsed → InputOptions
 def input_options_from(kwargs: dict[str, Any]) -> Any:
+    """Pop the ``input_options`` of a command's ``kwargs`` into ``InputOptions`` on its engine."""
     from ce_cli.engine.runner import with_engine
     from ce_cli.io.dataset import InputOptions
     from ce_cli.io.layout import LabelOptions
@@ -250,22 +358,37 @@ def input_options_from(kwargs: dict[str, Any]) -> Any:
             ignore_index=kwargs.pop("ignore_index"),
         ),
     )
+    _check_stdin(files, options.labels_path)
     return with_engine(options, engine, scheduler)
+
+
+def _check_stdin(files: tuple[str, ...], labels_path: str | None) -> None:
+    """``-`` reads stdin: say so in one line when stdin is closed (``ce weights - <&-``)."""
+    if sys.stdin is None and "-" in (*files, labels_path):
+        raise CEError("-: stdin is closed; pipe the data in, or pass a file name")
 
 
 def parse_classes(value: str | None) -> tuple[str, ...] | None:
     """``a,b,c``, or a file with one class name per line."""
     if value is None:
         return None
-    path = Path(value)
-    if "," not in value and path.is_file():
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-        names = [n for n in names if n]
-    else:
+    names = None
+    if "," not in value:
+        names = _class_file(value)
+    if names is None:
         names = [n.strip() for n in value.split(",") if n.strip()]
     if not names:
         raise CEError(f"--classes {value!r} names no class")
     return tuple(names)
+
+
+def _class_file(value: str) -> list[str] | None:
+    """The class names in the file ``value``, one per line; None when it is not a file."""
+    try:
+        text = Path(value).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def command(func: Callable[..., Any]) -> Callable[..., Any]:

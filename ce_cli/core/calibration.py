@@ -1054,6 +1054,46 @@ def _flat_warning(beta: float, seen: list[bool]) -> str:
     )
 
 
+class _BetaSearch:
+    """The state of ``fit_temperature``'s search for β: the bracket ``[lo, hi]`` around the
+    minimiser, which of its ends were seen (``L' < 0`` at ``lo``, ``> 0`` at ``hi``), the last
+    two steps, and how the search ended."""
+
+    def __init__(self, lo: float, hi: float, tol: float) -> None:
+        self.bounds, self.tol = (lo, hi), tol
+        self.bracket, self.seen = [lo, hi], [False, False]
+        self.steps = [math.inf, math.inf]
+        self.converged = False
+        self.warnings: list[str] = []
+
+    def next_beta(self, beta: float, stats: TemperatureStats) -> float | None:
+        """The β of the next pass, or ``None`` when the search is over (``converged`` and
+        ``warnings`` say how)."""
+        g, h = stats.grad, stats.hess
+        if g is None or h is None:
+            self.warnings.append("no rows with weight: the temperature cannot be fitted; T = 1")
+            return None
+        if g == 0.0:
+            if h <= 0.0:  # numerically flat
+                self.warnings.append(_flat_warning(beta, self.seen))
+            self.converged = h > 0.0 or not self.seen[0]
+            return None
+        side = 1 if g > 0.0 else 0
+        self.bracket[side], self.seen[side] = beta, True
+        if beta == self.bounds[1 - side]:
+            limit = "T → 0" if side == 0 else "T → ∞"
+            self.warnings.append(
+                f"the NLL keeps decreasing past the bound T = {1 / beta:.3g} ({limit})"
+            )
+            return None
+        new = _next_beta(beta, g, h, self.bracket, self.seen, self.steps[0])
+        self.steps = [self.steps[1], new - beta]
+        if abs(new - beta) < self.tol or self.bracket[1] - self.bracket[0] < self.tol:
+            self.converged = True
+            return None
+        return new
+
+
 def fit_temperature(
     make_batches: Callable[[], Batches],
     *,
@@ -1075,39 +1115,19 @@ def fit_temperature(
     lo, hi = float(beta_bounds[0]), float(beta_bounds[1])
     if not 0.0 < lo <= 1.0 <= hi < math.inf:
         raise ValueError(f"beta_bounds must satisfy 0 < lo <= 1 <= hi, got {beta_bounds}")
-    bracket, seen = [lo, hi], [False, False]
-    beta, steps = 1.0, [math.inf, math.inf]
+    search = _BetaSearch(lo, hi, tol)
     history: list[TemperatureStats] = []
-    warnings: list[str] = []
-    converged = False
-    for _ in range(max_passes):
-        stats = _nll_pass(make_batches, beta)
-        history.append(stats)
-        g, h = stats.grad, stats.hess
-        if g is None or h is None:
-            warnings.append("no rows with weight: the temperature cannot be fitted; T = 1")
-            break
-        if g == 0.0 and h <= 0.0:  # numerically flat
-            warnings.append(_flat_warning(beta, seen))
-            converged = not seen[0]
-            break
-        if g == 0.0:
-            converged = True
-            break
-        side = 1 if g > 0.0 else 0
-        bracket[side], seen[side] = beta, True
-        if beta == (hi, lo)[side]:
-            limit = "T → 0" if side == 0 else "T → ∞"
-            warnings.append(f"the NLL keeps decreasing past the bound T = {1 / beta:.3g} ({limit})")
-            break
-        new = _next_beta(beta, g, h, bracket, seen, steps[0])
-        steps = [steps[1], new - beta]
-        if abs(new - beta) < tol or bracket[1] - bracket[0] < tol:
-            converged = True
-            break
-        beta = new
-    else:
-        warnings.append(f"no convergence to |Δβ| < {tol:g} in {max_passes} passes")
+    beta: float | None = 1.0
+    while beta is not None and len(history) < max_passes:
+        history.append(_nll_pass(make_batches, beta))
+        beta = search.next_beta(beta, history[-1])
+    if beta is not None:
+        search.warnings.append(f"no convergence to |Δβ| < {tol:g} in {max_passes} passes")
+    return _fit_result(history, search)
+
+
+def _fit_result(history: list[TemperatureStats], search: _BetaSearch) -> TemperatureFit:
+    """The fit at the last pass's β, with the first pass's NLL (at ``T = 1``) as "before"."""
     last = history[-1]
     return TemperatureFit(
         temperature=last.temperature,
@@ -1115,11 +1135,11 @@ def fit_temperature(
         nll_before=history[0].nll,
         nll_after=last.nll,
         passes=len(history),
-        converged=converged,
+        converged=search.converged,
         n_rows=last.n_rows,
         weight=last.weight,
         history=tuple(history),
-        warnings=tuple(warnings),
+        warnings=tuple(search.warnings),
     )
 
 

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ce_cli.core.vocab import REDUCTIONS
+
 F64 = NDArray[np.float64]
 
 EPS = float(np.finfo(np.float64).eps)
@@ -57,8 +59,6 @@ this many elements, with scratch buffers reused from chunk to chunk."""
 
 SIGMOID_HALF_BAND = 2.0**-20
 """``binary_logit_rows`` decides σ(z) > 1/2 by the sign of z outside ``|z| < SIGMOID_HALF_BAND``."""
-
-REDUCTIONS = ("mean", "sum", "none")
 
 
 # ---------------------------------------------------------------------------------------------

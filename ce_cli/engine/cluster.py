@@ -18,14 +18,24 @@ started on 127.0.0.1 (worker processes, one thread each, no dashboard) and kept 
 the process. Workers need ce-cli (the same version) and its dependencies, and must see the
 files at the same paths: relative paths are made absolute here, and messages name the path as
 the user gave it.
+
+Connecting to an address is bounded by ``$CE_REMOTE_TIMEOUT`` seconds (default
+``CONNECT_TIMEOUT``) at each step: the TCP connection, Dask's handshake (probed first on a
+throwaway connection, since ``distributed.Client`` waits forever for a handshake that never
+comes, and reads an HTTP server's reply as a 3 EiB message), the client and the first worker.
+Whatever fails, the error is one line naming the address, and no half-made client is left to
+print a traceback when the interpreter exits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,6 +47,7 @@ from ce_cli.core import version
 from ce_cli.core.errors import CEError
 from ce_cli.core.progress import Progress
 from ce_cli.engine.allocator import tune_allocator
+from ce_cli.io import remote
 from ce_cli.io.files import MultiSource
 from ce_cli.io.formats import Source, default_threads
 from ce_cli.io.where import RowFilter, filtered
@@ -319,20 +330,112 @@ def connect(address: str | None, threads: int = 0) -> Any:
     address = address or os.environ.get(ADDRESS_ENV) or None
     if address is None:
         return _local_client(threads)
-    _reachable(address)
-    try:
-        client = distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise CEError(
-            f"cannot connect to the Dask scheduler at {address} ({exc}); check the address "
-            f"(--scheduler or ${ADDRESS_ENV}) and that the scheduler is running"
-        ) from None
+    seconds = connect_timeout()
+    _reachable(address, seconds)
+    _handshake(address, seconds)
+    client = _new_client(distributed, address, seconds)
     try:
         _check_workers(client, address)
     except BaseException:
         client.close()
         raise
     return client
+
+
+def connect_timeout() -> float:
+    """Seconds each step of connecting to a scheduler may take."""
+    return remote.timeout(CONNECT_TIMEOUT)
+
+
+def _unreachable(address: str, cause: object) -> CEError:
+    return CEError(
+        f"cannot connect to the Dask scheduler at {address} ({cause}); check the address "
+        f"(--scheduler or ${ADDRESS_ENV}) and that the scheduler is running"
+    )
+
+
+def _not_a_scheduler(address: str, cause: str) -> CEError:
+    return CEError(
+        f"{address} is not a Dask scheduler ({cause}); pass the address the scheduler prints, "
+        "tcp://HOST:8786 by default (8787 is its dashboard)"
+    )
+
+
+def _handshake(address: str, seconds: float) -> None:
+    """Raise a CEError unless a Dask scheduler answers Dask's handshake at ``address`` within
+    ``seconds`` (tried on a connection of its own, on a thread of its own). In-process and UCX
+    addresses are left to distributed."""
+    if address.startswith(("inproc://", "ucx://")):
+        return
+    outcome: list[BaseException | None] = []
+    probe = threading.Thread(
+        target=lambda: outcome.append(_probe(address, seconds)), name="ce-dask-probe", daemon=True
+    )
+    probe.start()
+    probe.join(seconds + 5)
+    failure = outcome[0] if outcome else TimeoutError()
+    if failure is not None:
+        raise _probe_failure(address, failure, seconds)
+
+
+def _probe_failure(address: str, failure: BaseException, seconds: float) -> CEError:
+    """One line for a failed handshake: no answer, no connection, or not Dask's answer."""
+    text = " ".join(str(failure).split())
+    what = f"{type(failure).__name__}: {text if len(text) <= 120 else text[:119] + '…'}"
+    if isinstance(failure, (TimeoutError, asyncio.TimeoutError)):
+        return _not_a_scheduler(address, f"no Dask handshake within {seconds:g} s")
+    if isinstance(failure, MemoryError):  # its first 8 bytes read as a message's length
+        return _not_a_scheduler(address, "its first bytes announce a message of exabytes")
+    if isinstance(failure, OSError):
+        if "closed" in str(failure).lower():
+            return _not_a_scheduler(address, f"it closed the connection: {what}")
+        return _unreachable(address, failure)
+    return _not_a_scheduler(address, f"its answer is not Dask's protocol: {what}")
+
+
+def _probe(address: str, seconds: float) -> BaseException | None:
+    """Connect and shake hands as a client would (None), or what went wrong."""
+    from distributed.comm import connect as dask_connect
+    from distributed.security import Security
+
+    async def shake() -> None:
+        args = Security().get_connection_args("client")
+        comm = await asyncio.wait_for(dask_connect(address, timeout=seconds, **args), seconds)
+        await comm.close()
+
+    try:
+        asyncio.run(shake())
+    except BaseException as exc:  # reported by the caller, as one line
+        return exc
+    return None
+
+
+def _new_client(distributed: Any, address: str, seconds: float) -> Any:
+    """``distributed.Client(address)``; a failure is one line, and a half-made client is
+    marked closed (its ``__del__`` would print a traceback at exit)."""
+    before = set(map(id, _clients(distributed)))
+    try:
+        return distributed.Client(address, timeout=seconds, set_as_default=False)
+    except Exception as exc:
+        for client in _clients(distributed):
+            if id(client) not in before:
+                _abandon(client)
+        if isinstance(exc, (OSError, TimeoutError)):
+            raise _unreachable(address, exc) from None
+        raise _not_a_scheduler(address, f"{type(exc).__name__}: {exc}") from None
+
+
+def _clients(distributed: Any) -> list[Any]:
+    return list(getattr(distributed.Client, "_instances", ()))
+
+
+def _abandon(client: Any) -> None:
+    """Stop a client that never connected, without the wait ``close()`` would make."""
+    client.status = "closed"
+    runner = getattr(client, "_loop_runner", None)
+    if runner is not None:
+        with contextlib.suppress(Exception):  # best effort: ce is ending with an error
+            runner.stop()
 
 
 def worker_version() -> str:
@@ -342,11 +445,12 @@ def worker_version() -> str:
 
 def _check_workers(client: Any, address: str) -> None:
     """Workers exist and run this version of ce (else every task would fail obscurely)."""
+    seconds = connect_timeout()
     try:
-        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        client.wait_for_workers(1, timeout=seconds)
     except (OSError, TimeoutError):
         raise CEError(
-            f"the Dask scheduler at {address} has no workers (waited {CONNECT_TIMEOUT:g} s); "
+            f"the Dask scheduler at {address} has no workers (waited {seconds:g} s); "
             "start some with: dask worker " + address
         ) from None
     try:
@@ -370,8 +474,10 @@ def release(client: Any) -> None:
         client.close()
 
 
-def _reachable(address: str) -> None:
+def _reachable(address: str, seconds: float) -> None:
     """Fail fast, naming the address, when nothing listens there (tcp only)."""
+    if address.startswith(("http://", "https://")):
+        raise _not_a_scheduler(address, "an http:// address is a web page, e.g. the dashboard")
     if "://" in address and not address.startswith(("tcp://", "tls://")):
         return  # inproc://, ucx://, …: let distributed judge
     parts = urlsplit(address if "://" in address else f"tcp://{address}")
@@ -385,14 +491,10 @@ def _reachable(address: str) -> None:
             "(as the scheduler prints it)"
         )
     try:
-        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+        with socket.create_connection((host, port), timeout=seconds):
             pass
     except OSError as exc:
-        raise CEError(
-            f"cannot connect to the Dask scheduler at {address} "
-            f"({exc.strerror or exc}); check the address (--scheduler or ${ADDRESS_ENV}) "
-            "and that the scheduler is running"
-        ) from None
+        raise _unreachable(address, exc.strerror or exc) from None
 
 
 def _local_client(threads: int) -> Any:

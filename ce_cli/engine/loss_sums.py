@@ -1,17 +1,24 @@
 """The loss accumulator behind ``ce score``: per batch, PyTorch's loss terms → mergeable sums.
 
-Geometry, fixed before the first batch (``LossSetup``):
+Geometry, fixed before the first batch (``LossSetup``; which loss scores which data in which
+geometry is ``core.loss_table.LOSSES``):
   - ``softmax``: K ≥ 2 prediction columns and one class per row (index or soft targets) —
-    ``ce`` (``nn.CrossEntropyLoss``) or the softmax focal loss −α_y (1−p_y)^γ log p_y;
+    the spec's ``rows`` terms (``ce``: ``nn.CrossEntropyLoss``; ``focal``:
+    −α_y (1−p_y)^γ log p_y), through its ``fused_rows`` kernel for logits and index targets;
   - ``sigmoid``: one column per class scored independently against 0/1 targets (binary with
-    one column, multi-label, or ``--loss bce`` on K columns with one-hot targets) —
-    ``bce`` (``nn.BCEWithLogitsLoss``) or torchvision's ``sigmoid_focal_loss``.
+    one column, multi-label, or ``--loss bce`` on K columns with one-hot targets) — the spec's
+    ``elements`` terms (``bce``: ``nn.BCEWithLogitsLoss``; ``focal``: torchvision's
+    ``sigmoid_focal_loss``); one logit column with index targets takes a fused path.
+A temperature T divides logits; probabilities become logits first (softmax: log p, then a
+log-softmax of log p / T; sigmoid: logit(p) / T), so T applies to both.
 
 Reductions, with sample weights s_n (1 without ``--weight-col``) read as replication counts:
   mean = Σ s·l / Σ s·d, where d = w_{y_n} for ``ce`` with index targets (PyTorch's weighted
-  mean) and d = 1 per element otherwise (BCE: N·C elements; focal: elements or rows);
+  mean) and d = 1 per element otherwise (BCE: N·K elements; focal: elements or rows);
   sum = Σ s·l.
-The other convention, shown whenever a weight is not 1: ``ce`` Σ w·l / N; others Σ w·l / Σ w.
+For the other conventions the accumulator also keeps Σ s·ω (``weight_mass``: ω = w_y per row,
+Σ_c w_c t_c for soft targets, w·(P·y + 1 − y) per sigmoid element) and counts rows whose sample
+weight is not 1 (``n_reweighted``).
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ import numpy as np
 
 from ce_cli.core import losses
 from ce_cli.core.errors import CEError
+from ce_cli.core.loss_table import LOSSES, LossParams, LossSpec
 from ce_cli.core.topk import TopK
+from ce_cli.core.vocab import Geometry, InputKind, Loss, OnInvalid, TargetKind
 from ce_cli.io.batch import Batch
 
 PROB_SUM_RTOL = {np.dtype(np.float16): 3e-2, np.dtype(np.float32): 3.5e-4}  # √eps(dtype)
 ROW_SUM_ATOL = 1e-8
+ON_SIMPLEX_TOL = 1e-6  # per column: a row of logits "sums to 1" within this × K
 SUM_BLOCK_ROWS = 1 << 15  # binary_class_sums: rows per block (scratch: (m + 3) × 256 KiB)
 
 
@@ -36,12 +46,12 @@ SUM_BLOCK_ROWS = 1 << 15  # binary_class_sums: rows per block (scratch: (m + 3) 
 class LossSetup:
     """Everything decided before the first batch."""
 
-    loss: str  # ce | bce | focal
-    geometry: str  # softmax | sigmoid
-    inputs: str  # logits | probs
+    loss: str  # the loss whose kernels run: a ``vocab.Loss`` (ce | bce | focal)
+    geometry: str  # softmax | sigmoid (``vocab.Geometry``)
+    inputs: str  # logits | probs (``vocab.InputKind``)
     n_classes: int  # C (class set size)
     n_cols: int  # K prediction columns (1 for single-column binary)
-    target_kind: str  # index | multi-hot | soft
+    target_kind: str  # index | multi-hot | soft (``vocab.TargetKind``)
     class_weight: np.ndarray | None = None  # (C,) or (K,) for sigmoid
     pos_weight: np.ndarray | None = None  # (K,)
     label_smoothing: float = 0.0
@@ -49,16 +59,35 @@ class LossSetup:
     gamma: float = 2.0
     focal_alpha: float | None = 0.25  # sigmoid focal: weight of positives
     top_k: int = 10
-    on_invalid: str = "error"  # error | skip
+    on_invalid: str = OnInvalid.ERROR  # error | skip
     name: str = ""  # the loss as reported: what the user asked for (ce on one column is BCE)
     file: str = ""  # the predictions file and columns, for messages
     columns: tuple[str, ...] = ()
 
     @property
-    def weighted(self) -> bool:
-        return (self.class_weight is not None and bool(np.any(self.class_weight != 1))) or (
-            self.pos_weight is not None and bool(np.any(self.pos_weight != 1))
+    def spec(self) -> LossSpec:
+        """The loss table's entry whose kernels score this data."""
+        return LOSSES[Loss(self.loss)]
+
+    @property
+    def params(self) -> LossParams:
+        return LossParams(
+            class_weight=self.class_weight,
+            pos_weight=self.pos_weight,
+            label_smoothing=self.label_smoothing,
+            gamma=self.gamma,
+            focal_alpha=self.focal_alpha,
         )
+
+    @property
+    def weighted(self) -> bool:
+        """Some class weight or pos_weight is not 1."""
+        return self.params.weighted
+
+    @property
+    def plain(self) -> bool:
+        """The loss terms are the plain log loss (no weight, smoothing or focusing)."""
+        return self.spec.is_plain(self.params)
 
 
 @dataclass
@@ -74,6 +103,28 @@ class RowTerms:
     batch_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
+@dataclass
+class SoftmaxRows:
+    """One batch's per-row softmax results, before they are added up."""
+
+    loss: np.ndarray  # the loss's terms (class-weighted, smoothed, focused)
+    denom: np.ndarray  # its mean's denominator per row
+    plain: np.ndarray  # the plain NLL −log q_y (soft: −Σ t log q)
+    label: np.ndarray  # class index (soft: the most probable class)
+    p_true: np.ndarray  # q_y (NaN for soft targets)
+    class_mass: np.ndarray | None  # ω per row: w_y, or Σ_c w_c t_c (None: no class weight)
+
+
+@dataclass
+class SigmoidElements:
+    """One batch's per-element sigmoid results, before they are added up."""
+
+    terms: np.ndarray  # (n, K) the loss's terms
+    plain: np.ndarray  # (n, K) the plain BCE
+    prob: np.ndarray  # (n, K) σ(z) or p
+    y: np.ndarray  # (n, K) float 0/1 (or soft) targets
+
+
 class LossAccumulator:
     """Sums and counts for the loss, accuracy, NCE, per-class table, pitfalls and top-K."""
 
@@ -85,11 +136,12 @@ class LossAccumulator:
         self.n_ignored = 0
         self.n_masked = 0
         self.n_invalid = 0
+        self.n_reweighted = 0  # used rows whose sample weight is not 1
         self.first_invalid: tuple[int, int] | None = None  # (row, column index)
         self.sample_mass = 0.0  # Σ s over used rows
         self.loss_sum = 0.0  # Σ s·l
         self.denom_sum = 0.0  # Σ s·d (PyTorch's mean denominator)
-        self.weight_mass = 0.0  # Σ s·w (the other convention's denominator, non-ce)
+        self.weight_mass = 0.0  # Σ s·ω (class weight mass; sigmoid: over elements)
         self.plain_sum = 0.0  # Σ s·(unweighted, unsmoothed NLL / BCE)
         self.entropy_sum = 0.0  # Σ s·H(target) for soft targets (KL = CE − H)
         self.correct = 0.0  # Σ s·[prediction right] (multi-label: all labels right)
@@ -97,7 +149,7 @@ class LossAccumulator:
         self.support = np.zeros(c)
         self.class_loss = np.zeros(c)
         self.class_hits = np.zeros(c)  # recall numerators
-        self.prior = np.zeros(k if setup.geometry == "sigmoid" else c)  # label mass
+        self.prior = np.zeros(k if setup.geometry == Geometry.SIGMOID else c)  # label mass
         self.n_clipped = 0
         self.n_exact_true = 0  # exact 0/1 probability on the true class
         self.rows_off_simplex = 0  # multiclass probability rows not summing to 1
@@ -112,45 +164,27 @@ class LossAccumulator:
     # ------------------------------------------------------------------ update
     def update(self, batch: Batch) -> RowTerms | None:
         """Add one batch; returns its per-row terms (for ``--reduction none``)."""
-        assert batch.preds is not None
+        assert batch.preds is not None and batch.target is not None
         s = self.setup
         self.n_rows += batch.n
         self.n_ignored += batch.n_ignored
         self.n_masked += batch.n_masked
-        preds = batch.preds
-        # min and max are NaN or ±inf when any value is: if not, and every row is valid, every
-        # row is used (the common case, with no per-row mask to build)
-        low, high = (float(preds.min()), float(preds.max())) if batch.n else (np.nan, np.nan)
-        if math.isfinite(low) and math.isfinite(high) and batch.valid.all():
-            positions = np.arange(batch.n)
-        else:
-            used = batch.valid.copy()
-            finite = np.isfinite(preds).all(axis=1)
-            if not finite.all():
-                bad = np.flatnonzero(~finite & used)
-                self.n_invalid += bad.size
-                if bad.size and self.first_invalid is None:
-                    col = int(np.flatnonzero(~np.isfinite(preds[bad[0]]))[0])
-                    self.first_invalid = (batch.row_start + int(bad[0]), col)
-                used &= finite
-            positions = np.flatnonzero(used)
-            if positions.size == 0:
-                return None
-            if positions.size < batch.n:
-                preds = preds[positions]
-            low, high = float(preds.min()), float(preds.max())
-        assert batch.target is not None
+        used = self._used_rows(batch)
+        if used is None:
+            return None
+        positions, preds, low, high = used
         target = batch.target[positions] if positions.size < batch.n else batch.target
         weight = None
         if batch.sample_weight is not None:
             weight = batch.sample_weight[positions]
+            self.n_reweighted += int(np.count_nonzero(weight != 1))
         self.n_used += positions.size
         self._check_range(preds, batch, positions)
         self.pred_min, self.pred_max = min(self.pred_min, low), max(self.pred_max, high)
         unit = low >= 0 and high <= 1  # every value could be a probability
-        if s.geometry == "softmax":
+        if s.geometry == Geometry.SOFTMAX:
             terms = self._softmax(preds, target, weight, unit)
-        elif s.n_cols == 1 and s.inputs == "logits" and s.target_kind == "index":
+        elif s.n_cols == 1 and s.inputs == InputKind.LOGITS and s.target_kind == TargetKind.INDEX:
             terms = self._binary_logits(preds, target, weight)
         else:
             terms = self._sigmoid(preds, target, weight, unit)
@@ -159,8 +193,35 @@ class LossAccumulator:
         self._offer_top(terms, batch)
         return terms
 
+    def _used_rows(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+        """(positions, their predictions, min, max) of the rows to score; None if none is.
+
+        min and max are NaN or ±inf when any value is: if not, and every row is valid, every
+        row is used (the common case, with no per-row mask to build). Rows with a NaN or
+        infinite prediction are counted (and the first remembered) and left out."""
+        preds = batch.preds
+        assert preds is not None
+        low, high = (float(preds.min()), float(preds.max())) if batch.n else (np.nan, np.nan)
+        if math.isfinite(low) and math.isfinite(high) and batch.valid.all():
+            return np.arange(batch.n), preds, low, high
+        used = batch.valid.copy()
+        finite = np.isfinite(preds).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite & used)
+            self.n_invalid += bad.size
+            if bad.size and self.first_invalid is None:
+                col = int(np.flatnonzero(~np.isfinite(preds[bad[0]]))[0])
+                self.first_invalid = (batch.row_start + int(bad[0]), col)
+            used &= finite
+        positions = np.flatnonzero(used)
+        if positions.size == 0:
+            return None
+        if positions.size < batch.n:
+            preds = preds[positions]
+        return positions, preds, float(preds.min()), float(preds.max())
+
     def _check_range(self, preds: np.ndarray, batch: Batch, positions: np.ndarray) -> None:
-        if self.setup.inputs != "probs":
+        if self.setup.inputs != InputKind.PROBS:
             return
         bad = (preds < 0) | (preds > 1)
         if bad.any():
@@ -176,173 +237,203 @@ class LossAccumulator:
     def _sample(self, values: np.ndarray, weight: np.ndarray | None) -> float:
         return float(values.sum() if weight is None else values @ weight)
 
+    def _count_on_simplex(self, preds: np.ndarray) -> None:
+        """Rows whose K values sum to 1 (probabilities, whatever they are scored as)."""
+        sums = preds.sum(axis=1, dtype=np.float64)
+        self.rows_on_simplex += int((np.abs(sums - 1) <= ON_SIMPLEX_TOL * preds.shape[1]).sum())
+
+    # ------------------------------------------------------------------ softmax geometry
     def _softmax(
         self, preds: np.ndarray, target: np.ndarray, weight: np.ndarray | None, unit: bool
     ) -> RowTerms:
         s = self.setup
-        n, c = preds.shape[0], s.n_classes
-        fast = s.inputs == "logits" and s.loss == "ce" and s.target_kind == "index"
-        if fast:  # blocked kernel, no (n, C) float64 temporaries
-            logp = None
-        elif s.inputs == "logits":
-            logp = losses.log_softmax(preds, s.temperature)
+        if s.inputs == InputKind.LOGITS and unit:
+            self._count_on_simplex(preds)
+        if s.target_kind == TargetKind.SOFT:
+            rows = self._soft_rows(self._log_probs(preds), target, weight)
         else:
-            logp, clipped = losses.log_probs_from_probs(preds, eps=losses.EPS)
-            self.n_clipped += clipped
-            sums = preds.sum(axis=1, dtype=np.float64)
-            rtol = PROB_SUM_RTOL.get(preds.dtype, 1.5e-8)
-            self.rows_off_simplex += int((np.abs(sums - 1) > ROW_SUM_ATOL + rtol).sum())
-        if s.inputs == "logits" and unit:
-            sums = preds.sum(axis=1, dtype=np.float64)
-            self.rows_on_simplex += int((np.abs(sums - 1) <= 1e-6 * c).sum())
-        ones = np.ones(n) if weight is None else weight
-        self.sample_mass += float(ones.sum())
+            rows = self._index_rows(preds, target)
+        ones = np.ones(preds.shape[0]) if weight is None else weight
         predicted = row_argmax(preds)
-        if s.target_kind == "soft":
-            assert logp is not None
-            soft = target
-            if s.loss == "focal":
-                raise CEError("--loss focal needs one class per row; these are soft targets")
-            loss, denom = losses.ce_terms(
-                logp, soft, class_weight=s.class_weight, label_smoothing=s.label_smoothing
-            )
-            plain, _ = losses.ce_terms(logp, soft)
-            self.entropy_sum += self._sample(-np.sum(_xlogx(soft), axis=1), weight)
-            label = np.argmax(soft, axis=1)
-            self.prior += ones @ soft
-            p_true = np.full(n, np.nan)
+        self._add_rows(rows, predicted, ones, weight)
+        if s.target_kind == TargetKind.SOFT:
+            self.prior += ones @ target
         else:
-            label = target
-            rows = np.arange(n)
-            if logp is None:
-                plain, denom = losses.ce_index_rows(preds, label, temperature=s.temperature)
-                loss = plain
-                if s.class_weight is not None or s.label_smoothing:
-                    loss, denom = losses.ce_index_rows(
-                        preds,
-                        label,
-                        s.class_weight,
-                        label_smoothing=s.label_smoothing,
-                        temperature=s.temperature,
-                    )
-                p_true = np.exp(-plain)
-            else:
-                plain = -logp[rows, label]
-                p_true = np.exp(-plain)
-                if s.loss == "focal":
-                    loss = losses.softmax_focal_terms(
-                        logp, label, alpha=s.class_weight, gamma=s.gamma
-                    )
-                    denom = np.ones(n)
-                else:
-                    loss, denom = losses.ce_terms(
-                        logp,
-                        label,
-                        class_weight=s.class_weight,
-                        label_smoothing=s.label_smoothing,
-                    )
-            if s.inputs == "probs":
-                exact = preds[rows, label]
-                self.n_exact_true += int(((exact == 0) | (exact == 1)).sum())
-            self.prior += np.bincount(label, weights=ones, minlength=c)
-        self.loss_sum += self._sample(loss, weight)
-        self.denom_sum += self._sample(denom, weight)
-        self.plain_sum += self._sample(plain, weight)
+            self.prior += np.bincount(rows.label, weights=ones, minlength=s.n_classes)
+        return RowTerms(np.empty(0), rows.loss, rows.label, predicted, rows.p_true)
+
+    def _log_probs(self, preds: np.ndarray) -> np.ndarray:
+        """log q (n, C) in float64: log-softmax of z / T, or of log clip(p) / T for probs."""
+        s = self.setup
+        if s.inputs == InputKind.LOGITS:
+            return losses.log_softmax(preds, s.temperature)
+        logp, clipped = losses.log_probs_from_probs(preds, eps=losses.EPS)
+        self.n_clipped += clipped
+        sums = preds.sum(axis=1, dtype=np.float64)
+        rtol = PROB_SUM_RTOL.get(preds.dtype, 1.5e-8)
+        self.rows_off_simplex += int((np.abs(sums - 1) > ROW_SUM_ATOL + rtol).sum())
+        if s.temperature != 1:
+            logp = losses.log_softmax(logp, s.temperature)
+        return logp
+
+    def _index_rows(self, preds: np.ndarray, label: np.ndarray) -> SoftmaxRows:
+        """Index targets: the spec's fused kernel on logits when it has one, else its terms on
+        log q."""
+        s, spec, params = self.setup, self.setup.spec, self.setup.params
+        if s.inputs == InputKind.LOGITS and spec.fused_rows is not None:
+            plain, denom = losses.ce_index_rows(preds, label, temperature=s.temperature)
+            loss = plain
+            if not s.plain:
+                loss, denom = spec.fused_rows(preds, label, s.temperature, params)
+        else:
+            assert spec.rows is not None
+            logp = self._log_probs(preds)
+            plain = -logp[np.arange(logp.shape[0]), label]
+            loss, denom = spec.rows(logp, label, params)
+        if s.inputs == InputKind.PROBS:
+            exact = preds[np.arange(preds.shape[0]), label]
+            self.n_exact_true += int(((exact == 0) | (exact == 1)).sum())
+        mass = None if s.class_weight is None else s.class_weight[label]
+        return SoftmaxRows(loss, denom, plain, label, np.exp(-plain), mass)
+
+    def _soft_rows(
+        self, logp: np.ndarray, soft: np.ndarray, weight: np.ndarray | None
+    ) -> SoftmaxRows:
+        """Soft targets t: the spec's terms, the plain −Σ t log q, and H(t) for the KL."""
+        s = self.setup
+        assert s.spec.rows is not None
+        loss, denom = s.spec.rows(logp, soft, s.params)
+        plain, _ = losses.ce_terms(logp, soft)
+        self.entropy_sum += self._sample(-np.sum(_xlogx(soft), axis=1), weight)
+        mass = None if s.class_weight is None else soft @ s.class_weight
+        nan = np.full(soft.shape[0], np.nan)
+        return SoftmaxRows(loss, denom, plain, np.argmax(soft, axis=1), nan, mass)
+
+    def _add_rows(
+        self,
+        rows: SoftmaxRows,
+        predicted: np.ndarray,
+        ones: np.ndarray,
+        weight: np.ndarray | None,
+    ) -> None:
+        """Add one batch of softmax rows (``ones``: the sample weights, 1 without any)."""
+        c, label = self.setup.n_classes, rows.label
+        self.sample_mass += float(ones.sum())
+        self.loss_sum += self._sample(rows.loss, weight)
+        self.denom_sum += self._sample(rows.denom, weight)
+        self.plain_sum += self._sample(rows.plain, weight)
+        mass = rows.class_mass
+        self.weight_mass += float(ones.sum()) if mass is None else self._sample(mass, weight)
         hit = (predicted == label).astype(np.float64)
         self.correct += self._sample(hit, weight)
         self.support += np.bincount(label, weights=ones, minlength=c)
-        self.class_loss += np.bincount(label, weights=loss * ones, minlength=c)
+        self.class_loss += np.bincount(label, weights=rows.loss * ones, minlength=c)
         self.class_hits += np.bincount(label, weights=hit * ones, minlength=c)
-        return RowTerms(np.empty(0), loss, label, predicted, p_true)
 
+    # ------------------------------------------------------------------ sigmoid geometry
     def _sigmoid(
         self, preds: np.ndarray, target: np.ndarray, weight: np.ndarray | None, unit: bool
     ) -> RowTerms:
         s = self.setup
         n, k = preds.shape
-        if s.target_kind == "index":  # binary with one column, or one-hot over K columns
+        if s.target_kind == TargetKind.INDEX:  # binary with one column, or one-hot over K
             y = target.astype(np.float64).reshape(n, 1) if k == 1 else np.eye(k)[target]
         else:
             y = target
-        z = preds / s.temperature if s.inputs == "logits" and s.temperature != 1 else preds
-        if s.inputs == "logits":
-            if s.loss == "focal":
-                terms = losses.sigmoid_focal_terms(z, y, alpha=s.focal_alpha, gamma=s.gamma)
-            else:
-                terms = losses.bce_terms_from_logits(
-                    z,
-                    y,
-                    weight=s.class_weight,
-                    pos_weight=s.pos_weight,
-                    label_smoothing=s.label_smoothing,
-                )
-            log_p, log_1mp = losses.log_sigmoid_pair(z)
-            plain = -(y * log_p + (1 - y) * log_1mp)
-            prob = np.exp(log_p)
-            if k > 1 and unit:
-                sums = preds.sum(axis=1, dtype=np.float64)
-                self.rows_on_simplex += int((np.abs(sums - 1) <= 1e-6 * k).sum())
+        if k > 1 and (unit or s.inputs == InputKind.PROBS):
+            self._count_on_simplex(preds)
+        if s.inputs == InputKind.LOGITS:
+            elements = self._elements_from_logits(preds, y)
         else:
-            if s.loss == "focal":
-                terms, clipped = losses.sigmoid_focal_terms_from_probs(
-                    preds, y, alpha=s.focal_alpha, gamma=s.gamma, eps=losses.EPS
-                )
-            else:
-                terms, clipped = losses.bce_terms_from_probs(
-                    preds,
-                    y,
-                    weight=s.class_weight,
-                    pos_weight=s.pos_weight,
-                    label_smoothing=s.label_smoothing,
-                    eps=losses.EPS,
-                )
-            self.n_clipped += clipped
-            plain, _ = losses.bce_terms_from_probs(preds, y, eps=losses.EPS)
-            prob = preds.astype(np.float64)
-            exact_true = np.where(y == 1, prob, 1 - prob)
-            self.n_exact_true += int(((exact_true == 0) | (exact_true == 1)).sum())
-            if k > 1:
-                sums = preds.sum(axis=1, dtype=np.float64)
-                self.rows_on_simplex += int((np.abs(sums - 1) <= 1e-6 * k).sum())
+            elements = self._elements_from_probs(preds, y)
         ones = np.ones(n) if weight is None else weight
+        self._add_elements(elements, ones, weight)
+        if s.target_kind == TargetKind.MULTI_HOT:
+            label = predicted = np.full(n, -1)
+            p_true = np.full(n, np.nan)
+            self._add_multilabel(elements, ones, weight)
+        else:
+            label, predicted, p_true = self._add_single_label(preds, target, elements, ones, weight)
+        terms = elements.terms
+        return RowTerms(np.empty(0), terms.mean(axis=1), label, predicted, p_true, elements=terms)
+
+    def _elements_from_logits(self, preds: np.ndarray, y: np.ndarray) -> SigmoidElements:
+        """The spec's element terms on z / T, the plain BCE and σ(z / T)."""
+        s = self.setup
+        z = preds / s.temperature if s.temperature != 1 else preds
+        assert s.spec.elements is not None
+        terms = s.spec.elements(z, y, s.params)
+        log_p, log_1mp = losses.log_sigmoid_pair(z)
+        plain = -(y * log_p + (1 - y) * log_1mp)
+        return SigmoidElements(terms, plain, np.exp(log_p), y)
+
+    def _elements_from_probs(self, preds: np.ndarray, y: np.ndarray) -> SigmoidElements:
+        """Probabilities p: the spec's terms on clip(p); with T ≠ 1, on logit(clip(p)) / T."""
+        s = self.setup
+        prob = preds.astype(np.float64)
+        exact_true = np.where(y == 1, prob, 1 - prob)
+        self.n_exact_true += int(((exact_true == 0) | (exact_true == 1)).sum())
+        if s.temperature != 1:
+            log_p, log_1mp, clipped = losses.log_prob_pair_from_probs(preds, eps=losses.EPS)
+            self.n_clipped += clipped
+            return self._elements_from_logits(log_p - log_1mp, y)
+        assert s.spec.elements_from_probs is not None
+        terms, clipped = s.spec.elements_from_probs(preds, y, s.params)
+        self.n_clipped += clipped
+        plain, _ = losses.bce_terms_from_probs(preds, y, eps=losses.EPS)
+        return SigmoidElements(terms, plain, prob, y)
+
+    def _add_elements(
+        self, e: SigmoidElements, ones: np.ndarray, weight: np.ndarray | None
+    ) -> None:
+        """The sums every sigmoid batch adds: loss, denominator, weight mass, plain BCE."""
+        s, (n, k) = self.setup, e.terms.shape
         self.sample_mass += float(ones.sum())
-        self.loss_sum += self._sample(terms.sum(axis=1), weight)
+        self.loss_sum += self._sample(e.terms.sum(axis=1), weight)
         self.denom_sum += float(ones.sum()) * k
         omega = np.ones((1, k)) if s.class_weight is None else s.class_weight.reshape(1, k)
         if s.pos_weight is not None:
-            omega = omega * (s.pos_weight.reshape(1, k) * y + (1 - y))
+            omega = omega * (s.pos_weight.reshape(1, k) * e.y + (1 - e.y))
         self.weight_mass += self._sample(np.broadcast_to(omega, (n, k)).sum(axis=1), weight)
-        self.plain_sum += self._sample(plain.sum(axis=1), weight)
-        decision = prob > 0.5
-        right = decision == (y == 1)
-        self.prior += ones @ y
-        if s.target_kind == "multi-hot":
-            self.correct += self._sample(right.all(axis=1).astype(np.float64), weight)
-            self.label_errors += self._sample((~right).sum(axis=1).astype(np.float64), weight)
-            self.support += ones @ y
-            self.class_loss += ones @ terms
-            self.class_hits += ones @ (decision & (y == 1)).astype(np.float64)
-            label = predicted = np.full(n, -1)
-            p_true = np.full(n, np.nan)
-        else:
-            label = target
-            predicted = row_argmax(preds) if k > 1 else decision[:, 0].astype(np.int64)
-            hit = (predicted == label).astype(np.float64)
-            self.correct += self._sample(hit, weight)
-            c = s.n_classes
-            self.support += np.bincount(label, weights=ones, minlength=c)
-            self.class_loss += np.bincount(label, weights=terms.sum(axis=1) * ones, minlength=c)
-            self.class_hits += np.bincount(label, weights=hit * ones, minlength=c)
-            if k == 1:
-                p_true = np.where(label == 1, prob[:, 0], 1 - prob[:, 0])
-                score = preds[:, 0].astype(np.float64)
-                pos = label == 1
-                self.pos_score += [float(score[pos] @ ones[pos]), float(ones[pos].sum())]
-                self.neg_score += [float(score[~pos] @ ones[~pos]), float(ones[~pos].sum())]
-            else:
-                p_true = prob[np.arange(n), label]
-        row_loss = terms.mean(axis=1)
-        return RowTerms(np.empty(0), row_loss, label, predicted, p_true, elements=terms)
+        self.plain_sum += self._sample(e.plain.sum(axis=1), weight)
+        self.prior += ones @ e.y
+
+    def _add_multilabel(
+        self, e: SigmoidElements, ones: np.ndarray, weight: np.ndarray | None
+    ) -> None:
+        """Subset accuracy, Hamming errors and per-label sums (support = positives)."""
+        decision = e.prob > 0.5
+        right = decision == (e.y == 1)
+        self.correct += self._sample(right.all(axis=1).astype(np.float64), weight)
+        self.label_errors += self._sample((~right).sum(axis=1).astype(np.float64), weight)
+        self.support += ones @ e.y
+        self.class_loss += ones @ e.terms
+        self.class_hits += ones @ (decision & (e.y == 1)).astype(np.float64)
+
+    def _add_single_label(
+        self,
+        preds: np.ndarray,
+        label: np.ndarray,
+        e: SigmoidElements,
+        ones: np.ndarray,
+        weight: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Accuracy and per-class sums of index targets; (label, predicted, p_true)."""
+        n, k = e.terms.shape
+        predicted = row_argmax(preds) if k > 1 else (e.prob[:, 0] > 0.5).astype(np.int64)
+        hit = (predicted == label).astype(np.float64)
+        self.correct += self._sample(hit, weight)
+        c = self.setup.n_classes
+        self.support += np.bincount(label, weights=ones, minlength=c)
+        self.class_loss += np.bincount(label, weights=e.terms.sum(axis=1) * ones, minlength=c)
+        self.class_hits += np.bincount(label, weights=hit * ones, minlength=c)
+        if k > 1:
+            return label, predicted, e.prob[np.arange(n), label]
+        score = preds[:, 0].astype(np.float64)
+        pos = label == 1
+        self.pos_score += [float(score[pos] @ ones[pos]), float(ones[pos].sum())]
+        self.neg_score += [float(score[~pos] @ ones[~pos]), float(ones[~pos].sum())]
+        return label, predicted, np.where(pos, e.prob[:, 0], 1 - e.prob[:, 0])
 
     def _binary_logits(
         self, preds: np.ndarray, target: np.ndarray, weight: np.ndarray | None
@@ -351,8 +442,9 @@ class LossAccumulator:
 
         The plain BCE term, p_true and the decision σ(z) > 1/2 come from one kernel
         (``losses.binary_logit_rows``); the loss terms are those plain terms unless a class
-        weight, pos_weight, label smoothing or the focal loss changes them. The per-class sums
-        are one product ``[l, hit, score(, plain)] · [s·(1 − y), s·y]ᵀ`` (``binary_class_sums``).
+        weight, pos_weight, label smoothing or the loss itself (focal) changes them. The
+        per-class sums are one product ``[l, hit, score(, plain)] · [s·(1 − y), s·y]ᵀ``
+        (``binary_class_sums``).
         """
         s = self.setup
         n = preds.shape[0]
@@ -360,16 +452,9 @@ class LossAccumulator:
         z = score / s.temperature if s.temperature != 1 else score
         plain, p_true, positive = losses.binary_logit_rows(z, target)
         terms = plain
-        if s.loss == "focal":
-            terms = losses.sigmoid_focal_terms(z, target, alpha=s.focal_alpha, gamma=s.gamma)
-        elif s.weighted or s.label_smoothing:
-            terms = losses.bce_terms_from_logits(
-                z,
-                target,
-                weight=s.class_weight,
-                pos_weight=s.pos_weight,
-                label_smoothing=s.label_smoothing,
-            )
+        if not s.plain:
+            assert s.spec.elements is not None
+            terms = s.spec.elements(z, target, s.params)
         columns = [terms, positive == target, score] + ([] if terms is plain else [plain])
         support, (class_loss, class_hits, score_sum, *plain_sum) = binary_class_sums(
             columns, target, weight
@@ -384,7 +469,7 @@ class LossAccumulator:
         self.correct += float(class_hits.sum())
         self.loss_sum += float(class_loss.sum())
         self.plain_sum += float((plain_sum[0] if plain_sum else class_loss).sum())
-        # Σ s·ω with ω = w·(P·y + 1 − y), as in _sigmoid
+        # Σ s·ω with ω = w·(P·y + 1 − y), as in _add_elements
         cw = 1.0 if s.class_weight is None else float(s.class_weight[0])
         pw = 1.0 if s.pos_weight is None else float(s.pos_weight[0])
         self.weight_mass += cw * (pw * float(support[1]) + float(support[0]))
@@ -399,7 +484,7 @@ class LossAccumulator:
             return
         rows = terms.rows[pick]
         worst = np.full(pick.size, -1)
-        if self.setup.target_kind == "multi-hot" and terms.elements is not None:
+        if self.setup.target_kind == TargetKind.MULTI_HOT and terms.elements is not None:
             worst = np.argmax(terms.elements[pick], axis=1)
         self.top.update(
             terms.loss[pick],
@@ -410,9 +495,8 @@ class LossAccumulator:
             worst=worst,
         )
         if batch.ids is not None:
-            ids = batch.ids
-            for position, row in zip(terms.batch_positions[pick], rows, strict=True):
-                self.top_ids[int(row)] = ids[int(position)].as_py()  # type: ignore[index]
+            ids = batch.ids.values(terms.batch_positions[pick]).tolist()
+            self.top_ids.update(zip(rows.tolist(), ids, strict=True))
             kept = set(self.top.rows.tolist())
             self.top_ids = {r: v for r, v in self.top_ids.items() if r in kept}
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ce_cli.io.ids import IdColumn  # imports pyarrow; a Batch needs only numpy
 
 
 @dataclass
@@ -28,6 +32,6 @@ class Batch:
     n_masked: int  # rows whose mask is false (and not ignored)
     preds: np.ndarray | None = None  # float (n, K), any memory order
     sample_weight: np.ndarray | None = None  # float64 (n,)
-    ids: object | None = None  # the id column as an arrow array, when there is one
+    ids: IdColumn | None = None  # the id column, decoded on request, when there is one
     label_codes: np.ndarray | None = None
     label_values: list[object] | None = None

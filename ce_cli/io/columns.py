@@ -6,7 +6,8 @@ Resolution uses column names only; the values are looked at later, in ``layout``
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ce_cli.core.errors import CEError
@@ -139,3 +140,15 @@ def find_optional(
     if spec:
         return select(columns, spec, what=what, file=file)[0]
     return _lookup(columns, names) if names else None
+
+
+def check_unique(columns: Sequence[str], used: Iterable[str | None], file: str) -> None:
+    """A column that is read must have its own name: columns are read by name, so a name
+    the file holds twice is an error naming it (columns nobody reads may share names)."""
+    seen = Counter(columns)
+    for name in used:
+        if name is not None and seen[name] > 1:
+            raise CEError(
+                f"{file}: column {name} appears {seen[name]} times; rename the copies so "
+                "each column has its own name"
+            )

@@ -22,13 +22,20 @@ import pyarrow.compute as pc
 from ce_cli.core.errors import CEError
 from ce_cli.core.progress import Progress
 from ce_cli.io.batch import Batch
-from ce_cli.io.columns import ID_NAMES, PredColumns, find_labels, find_optional, find_preds
+from ce_cli.io.columns import (
+    ID_NAMES,
+    PredColumns,
+    check_unique,
+    find_labels,
+    find_optional,
+    find_preds,
+)
 from ce_cli.io.convert import combine, numeric
 from ce_cli.io.files import MultiSource, expand, open_input
 from ce_cli.io.formats import Source
 from ce_cli.io.groups import GroupColumn, check_group_type
-from ce_cli.io.layout import LabelOptions, Layout, decide_layout
-from ce_cli.io.where import RowFilter, filtered, parse
+from ce_cli.io.layout import LabelOptions, Layout, LayoutRequest, decide_layout
+from ce_cli.io.where import Condition, RowFilter, filtered, parse
 
 # --batch-size by default: about BATCH_VALUES values per batch, MIN_BATCH_ROWS to
 # MAX_BATCH_ROWS rows (a power of two). Measured on 2 cores: 1M × 100 is fastest at 32768 rows
@@ -94,6 +101,8 @@ class Dataset:
         self.read_preds = read_preds
         self.main = open_input([options.path, *options.more_paths], options.input_format)
         self.labels = open_input([options.labels_path]) if options.labels_path else None
+        for src in (self.main, self.labels) if self.labels else (self.main,):
+            _check_names_are_text(src)
         self.row_filter = RowFilter(conditions, self.main, self.labels) if conditions else None
         self._resolve_columns()
         if options.batch_size is None:
@@ -108,31 +117,39 @@ class Dataset:
                 )
             raise CEError(f"{self.main.path}: no data rows (the file has only a header or schema)")
         self._first = first
-        self.layout: Layout = decide_layout(
-            label_file=self.label_source.path,
-            label_schema=self.label_source.schema,
-            label_cols=self.label_cols,
-            first_labels=first[1],
-            preds=self.preds,
-            pred_file=self.main.path,
-            pred_schema=self.main.schema,
-            first_main=first[0],
-            options=options.label,
-        )
-        self.layout.weight_col, self.layout.mask_col = self.weight_col, self.mask_col
-        self.layout.id_col = self.id_col
+        self.layout: Layout = decide_layout(self._layout_request(conditions))
+
+    def _layout_request(self, conditions: list[Condition]) -> LayoutRequest:
+        """What the layout is decided from, with the notes on how the input was read."""
+        notes = []
         parts = getattr(self.main, "partition_fields", [])
         if parts:
-            self.layout.notes.append(
+            notes.append(
                 "partition columns from key=value directories: "
                 + ", ".join(
                     f"{f.name} ({'integer' if f.type == pa.int64() else 'text'})" for f in parts
                 )
             )
         if conditions:
-            self.layout.notes.append(
+            notes.append(
                 "only rows where " + " and ".join(c.text for c in conditions) + " (--where)"
             )
+        main_batch, label_batch, _ = self._first
+        return LayoutRequest(
+            label_file=self.label_source.path,
+            label_schema=self.label_source.schema,
+            label_cols=self.label_cols,
+            first_labels=label_batch,
+            preds=self.preds,
+            pred_file=self.main.path,
+            pred_schema=self.main.schema,
+            first_main=main_batch,
+            options=self.options.label,
+            weight_col=self.weight_col,
+            mask_col=self.mask_col,
+            id_col=self.id_col,
+            reader_notes=tuple(notes),
+        )
 
     @property
     def label_source(self) -> Source | MultiSource:
@@ -212,6 +229,7 @@ class Dataset:
         self.id_col = find_optional(main_names, opts.id_col, ID_NAMES, "id", self.main.path)
         self.weight_col = self._either(opts.weight_col, "weight")
         self.mask_col = self._either(opts.mask_col, "mask")
+        self._check_unique_names()
         self.group = self._group_column(opts.group_by) if opts.group_by else None
         if opts.on:
             for src in (self.main, self.label_source):
@@ -220,6 +238,16 @@ class Dataset:
                         f"{src.path}: join key column {opts.on!r} not found; the file "
                         f"has columns: {', '.join(src.schema.names)}"
                     )
+
+    def _check_unique_names(self) -> None:
+        """Every column read (or named by an option) has one name in its file."""
+        opts = self.options
+        named = [self.id_col, self.weight_col, self.mask_col, opts.on, opts.group_by]
+        named += self.preds.names if self.preds else []
+        main_named = named if self.labels else [*self.label_cols, *named]
+        check_unique(self.main.schema.names, main_named, self.main.path)
+        if self.labels is not None:
+            check_unique(self.labels.schema.names, [*self.label_cols, *named], self.labels.path)
 
     def _group_column(self, name: str) -> GroupColumn:
         """The ``--group-by`` column: from the main file, else from the labels file."""
@@ -381,8 +409,18 @@ class Dataset:
         self, main: Iterator[pa.RecordBatch], label_cols: list[str]
     ) -> Iterator[tuple[pa.RecordBatch, pa.RecordBatch]]:
         """Each main batch with the labels rows whose key matches, in the main file's order."""
+        table, label_keys = self._label_table(label_cols)
+        hits = np.zeros(len(label_keys), dtype=np.int64)  # main rows per label row
+        for rb in main:
+            where = self._key_positions(rb, label_keys, main)
+            np.add.at(hits, numeric(where).astype(np.int64), 1)
+            yield rb, table.take(where).combine_chunks().to_batches()[0]
+        self._check_each_key_once(hits, label_keys)
+
+    def _label_table(self, label_cols: list[str]) -> tuple[pa.Table, pa.Array]:
+        """The labels file in memory and its join keys, which must be unique."""
         assert self.labels is not None and self.options.on
-        key, lpath, mpath = self.options.on, self.labels.path, self.main.path
+        key, lpath = self.options.on, self.labels.path
         batches = list(self._stream(self.labels, label_cols))
         if not batches:
             raise CEError(f"{lpath}: no data rows (the file has only a header or schema)")
@@ -396,26 +434,36 @@ class Dataset:
                 f"{lpath}: join key {key} has {int((counts > 1).sum())} duplicated "
                 f"values (e.g. {dup!r} appears {counts.max()} times); keys must be unique"
             )
-        hits = np.zeros(len(label_keys), dtype=np.int64)
-        for rb in main:
-            keys = _key_array(combine(rb.column(key)), mpath, key, like=label_keys.type)
-            where = pc.index_in(keys, value_set=label_keys)
-            if where.null_count:
-                missing = where.null_count + sum(
-                    pc.index_in(
-                        _key_array(combine(r.column(key)), mpath, key, like=label_keys.type),
-                        value_set=label_keys,
-                    ).null_count
-                    for r in main
-                )
-                first = keys[int(np.flatnonzero(numeric(pc.is_null(where)))[0])].as_py()
-                raise CEError(
-                    f"{mpath}: {missing} rows have a {key} that is not in {lpath} "
-                    f"(e.g. {first!r}); every row needs a label"
-                )
-            positions = numeric(where).astype(np.int64)
-            np.add.at(hits, positions, 1)
-            yield rb, table.take(where).combine_chunks().to_batches()[0]
+        return table, label_keys
+
+    def _key_positions(
+        self, rb: pa.RecordBatch, label_keys: pa.Array, rest: Iterator[pa.RecordBatch]
+    ) -> pa.Array:
+        """The labels row of each main row, by key; a key the labels lack is an error that
+        counts such rows over the ``rest`` of the stream too."""
+        assert self.labels is not None and self.options.on
+        key, mpath = self.options.on, self.main.path
+
+        def keys_of(batch: pa.RecordBatch) -> pa.Array:
+            return _key_array(combine(batch.column(key)), mpath, key, like=label_keys.type)
+
+        keys = keys_of(rb)
+        where = pc.index_in(keys, value_set=label_keys)
+        if where.null_count:
+            missing = where.null_count + sum(
+                pc.index_in(keys_of(r), value_set=label_keys).null_count for r in rest
+            )
+            first = keys[int(np.flatnonzero(numeric(pc.is_null(where)))[0])].as_py()
+            raise CEError(
+                f"{mpath}: {missing} rows have a {key} that is not in {self.labels.path} "
+                f"(e.g. {first!r}); every row needs a label"
+            )
+        return where
+
+    def _check_each_key_once(self, hits: np.ndarray, label_keys: pa.Array) -> None:
+        """Every label row was matched by exactly one main row."""
+        assert self.labels is not None and self.options.on
+        key, lpath, mpath = self.options.on, self.labels.path, self.main.path
         if (hits > 1).any():
             dup = label_keys[int(np.flatnonzero(hits > 1)[0])].as_py()
             raise CEError(
@@ -428,6 +476,17 @@ class Dataset:
                 f"{lpath}: {int((hits == 0).sum())} rows have a {key} that is not in "
                 f"{mpath} (e.g. {unused!r}); the two files must hold the same keys"
             )
+
+
+def _check_names_are_text(src: Source | MultiSource) -> None:
+    """Column names must be UTF-8 text (a CSV header of other bytes cannot name a column)."""
+    try:
+        src.schema.names  # noqa: B018 (decodes every name)
+    except UnicodeDecodeError as err:
+        raise CEError(
+            f"{src.path}: the column names are not UTF-8 text (byte {err.object[err.start]:#x} "
+            "in a name); save the file as UTF-8"
+        ) from None
 
 
 def _values_per_row(typ: pa.DataType) -> int:

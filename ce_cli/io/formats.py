@@ -17,6 +17,14 @@ whole file, and the first failing chunk's error is the one raised, after every b
 chunks on two; chunks parsed on one thread were ~8 % slower than the single reader.) Every
 pyarrow failure becomes a one-line ``CEError``.
 
+A row longer than the block (pyarrow: "straddling object") is not an error: the text (the file,
+or the chunk in memory) is parsed again with blocks twice as large, up to ``MAX_BLOCK``
+(256 MiB), skipping the rows already given; later readers start with the grown block. Only a row
+longer than that, or a long row in a pipe read by one reader (a pipe cannot be read again), is
+an error naming its line. For a URI, a failure of the store or the network (a timeout, a
+refused or closed connection) is reported as such (``ce_cli.io.remote.error``), not as a
+corrupt file.
+
 Line numbers in messages count the CSV header as line 1 and assume no blank lines or quoted
 newlines (pyarrow counts records, not physical lines).
 """
@@ -39,7 +47,7 @@ from typing import Any, BinaryIO, TypeVar
 import pyarrow as pa
 
 from ce_cli.core.errors import CEError
-from ce_cli.io.remote import RemoteFile
+from ce_cli.io.remote import RemoteFile, is_remote_failure
 from ce_cli.io.remote import error as remote_error
 
 FORMATS: tuple[str, ...] = ("csv", "tsv", "parquet", "ipc", "jsonl")
@@ -66,9 +74,12 @@ _NAMES = {
     "jsonl": "JSON Lines",
 }
 _BLOCK = 1 << 20  # bytes per text block: the unit of type inference and of pyarrow's parsing
+MAX_BLOCK = 256 << 20  # the longest row read: blocks grow (doubling) up to this size
+_STRADDLING = "straddling object straddles two block boundaries"
 CHUNK_BYTES = 8 << 20  # bytes of text per chunk: the unit of parallel parsing
 _EMPTY = ("Empty CSV file", "Empty JSON stream")
 _PRED_HINT = "check the column or pass the right --pred-cols"
+_Text = tuple[Any, Callable[[], Any] | None]  # a stream to parse, and how to open it again
 _INFERRED_HINT = "make the column's values consistent"
 
 
@@ -246,7 +257,8 @@ class Source:
         else:
             sample = head[: head.rfind(b"\n") + 1]
         try:
-            reader = self._text_reader(pa.BufferReader(sample), None, None)
+            block = max(self._block, len(sample) + 1)  # the sample in one block
+            reader = self._text_reader(pa.BufferReader(sample), None, None, block=block)
         except (pa.ArrowException, OSError) as exc:
             raise self._text_error(exc, 0, {}) from None
         reader.close()
@@ -288,11 +300,14 @@ class Source:
         names: list[str] | None,
         types: dict[str, pa.DataType] | None,
         header: bool = True,
+        block: int | None = None,
     ) -> Any:
         """A pyarrow streaming CSV/JSON reader over `stream` (it parses the first block).
 
         Without `header`, a CSV stream starts with a row and has the probed column names.
+        `block`: bytes per block (default: the source's), longer than any row.
         """
+        block = block or self._block
         if self.format == "jsonl":
             import pyarrow.json as pj
 
@@ -302,13 +317,13 @@ class Source:
                 parse = pj.ParseOptions(
                     explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
                 )
-            read = pj.ReadOptions(use_threads=False, block_size=self._block)
+            read = pj.ReadOptions(use_threads=False, block_size=block)
             return pj.open_json(stream, read_options=read, parse_options=parse)
         import pyarrow.csv as pcsv
 
         read = pcsv.ReadOptions(
             use_threads=False,
-            block_size=self._block,
+            block_size=block,
             column_names=None if header else self.schema.names,
         )
         return pcsv.open_csv(
@@ -329,9 +344,9 @@ class Source:
         try:
             stream, head = self._text_stream()
             if threads > 1:
-                texts: Iterable[Any] = map(pa.BufferReader, _chunks(stream, head))
+                texts: Iterable[_Text] = map(_buffer_text, _chunks(stream, head))
             else:  # one reader over the whole text
-                texts = [pa.PythonFile(_Prefixed(head, stream), mode="r") if head else stream]
+                texts = [self._whole_text(stream, head)]
             with closing(_in_order(parse, enumerate(texts), threads)) as parsed:
                 for index, batches in enumerate(parsed):
                     lines_before = rows + 1 if index else 0  # CSV: the header, earlier chunks
@@ -357,17 +372,72 @@ class Source:
             return self._pipe, self._head
         return self._open_text(), b""
 
+    def _whole_text(self, stream: Any, head: bytes) -> _Text:
+        """The whole text as one reader's input: ``stream`` after ``head``, and how to read it
+        again from its start (not a pipe: that is read once)."""
+        if head:  # a pipe's first bytes, taken to infer the schema
+            return pa.PythonFile(_Prefixed(head, stream), mode="r"), None
+        if stream is self._pipe:
+            return stream, None
+        return stream, lambda: self._text_stream()[0]
+
     def _parse_chunk(
-        self, names: list[str], types: dict[str, pa.DataType], chunk: tuple[int, Any]
+        self, names: list[str], types: dict[str, pa.DataType], chunk: tuple[int, _Text]
     ) -> Iterator[pa.RecordBatch]:
-        """The batches of chunk `(index, stream)`; only the first holds the CSV header."""
-        index, text = chunk
+        """The batches of chunk `(index, (stream, again))`; only the first holds the CSV header.
+
+        A row longer than the block (pyarrow: "straddling object") is read by parsing the text
+        again (``again()``: a new stream over it) with blocks twice as large, up to MAX_BLOCK,
+        skipping the rows already given.
+        """
+        index, (stream, again) = chunk
+        block, given, opened = self._block, 0, False
         try:
-            for batch in self._text_reader(text, names, types, index == 0):
-                yield batch if batch.schema.names == names else batch.select(names)
+            while True:
+                try:
+                    parsed = self._parsed(stream, names, types, index == 0, block)
+                    for batch in _skip(parsed, given):
+                        given += batch.num_rows
+                        yield batch
+                    return
+                except pa.ArrowInvalid as exc:
+                    if not str(exc).startswith(_STRADDLING):
+                        raise
+                    block = self._grown(block, again is not None)
+                if opened:
+                    stream.close()
+                stream, opened = again(), True  # type: ignore[misc]
         except (pa.ArrowException, OSError) as exc:
             if index == 0 or not str(exc).startswith(_EMPTY):  # a later one may be blank lines
                 raise
+        finally:
+            if opened:
+                stream.close()
+
+    def _parsed(
+        self,
+        stream: Any,
+        names: list[str],
+        types: dict[str, pa.DataType],
+        header: bool,
+        block: int,
+    ) -> Iterator[pa.RecordBatch]:
+        """One reader's batches of `stream`, the columns in the order of `names`."""
+        reader = self._text_reader(stream, names, types, header, block)
+        try:
+            for batch in reader:
+                yield batch if batch.schema.names == names else batch.select(names)
+        finally:
+            reader.close()
+
+    def _grown(self, block: int, again: bool) -> int:
+        """The next block size after a row did not fit in `block` (raises _LongRow at the
+        limit, or when the text cannot be read `again`); later readers start with it."""
+        if not again or block >= MAX_BLOCK:
+            raise _LongRow(block, can_grow=again)
+        block = min(2 * block, MAX_BLOCK)
+        self._block = max(self._block, block)
+        return block
 
     def _parquet_batches(
         self, names: list[str], types: dict[str, pa.DataType], batch_size: int
@@ -487,6 +557,8 @@ class Source:
         return batch
 
     def _corrupt(self, exc: BaseException) -> CEError:
+        if self._fs is not None and is_remote_failure(exc):
+            return remote_error(self.path, exc)
         kind = "Parquet" if self.format == "parquet" else "Arrow IPC/Feather"
         return CEError(
             f"{self.path}: not a valid {kind} file (truncated or corrupt): {_one_line(exc)}"
@@ -507,7 +579,10 @@ class Source:
         """
         msg = _one_line(exc)
         path = self.path
-
+        if self._fs is not None and is_remote_failure(exc):
+            return remote_error(path, exc)
+        if isinstance(exc, _LongRow):
+            return self._long_row(exc, rows_before)
         if m := _CSV_CONVERT.match(msg):
             idx, row, typ, value = int(m[1]), m[2], m[3], _clip(m[4])
             col = self.schema.names[idx] if idx < len(self.schema) else f"#{idx + 1}"
@@ -526,6 +601,18 @@ class Source:
                 f"{path}: {where}expected {m[2]} fields, got {m[3]} ({_clip(m[4])!r}); "
                 "fix that row (a stray delimiter or quote?) or check the delimiter"
             )
+        if json_error := self._json_error(msg, rows_before, forced):
+            return json_error
+        if msg.startswith(_EMPTY):
+            return CEError(f"{path}: file is empty")
+        packed = f" ({self.compression}-compressed)" if self.compression else ""
+        return CEError(f"{path}: cannot read as {_NAMES[self.format]}{packed}: {msg}")
+
+    def _json_error(
+        self, msg: str, rows_before: int, forced: dict[str, pa.DataType]
+    ) -> CEError | None:
+        """A pyarrow JSON error as one line (None: not one of these)."""
+        path = self.path
         if m := _JSON_CHANGED.match(msg):
             col, old, new, line = m[1].replace("/", "."), m[2], m[3], rows_before + int(m[4]) + 1
             where = f"{path}: column {col}, line {line}: found a {new}"
@@ -546,10 +633,21 @@ class Source:
                 f"{path}: {col}at line {rows_before + 1} or later: value {value} is not "
                 f"{_kind(typ)}; {fix}"
             )
-        if msg.startswith(_EMPTY):
-            return CEError(f"{path}: file is empty")
-        packed = f" ({self.compression}-compressed)" if self.compression else ""
-        return CEError(f"{path}: cannot read as {_NAMES[self.format]}{packed}: {msg}")
+        return None
+
+    def _long_row(self, exc: _LongRow, rows_before: int) -> CEError:
+        """A row longer than the largest block (or than the block, on a pipe)."""
+        line = exc.line or rows_before + (1 if self.format == "jsonl" else 2)  # CSV: a header
+        where = f"{self.path}: line {line}: a row longer than {_size(exc.block)}"
+        if exc.can_grow:
+            return CEError(
+                f"{where}, the longest ce reads; drop the long column from the file (or shorten "
+                "that cell), or convert the file to Parquet"
+            )
+        return CEError(
+            f"{where}, and a pipe cannot be read again with larger blocks; save the input to a "
+            f"file (ce reads rows of up to {_size(MAX_BLOCK)} from files)"
+        )
 
     def _read_types(self, forced: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """Column name -> the type it is read as, given forced `column_types`."""
@@ -575,6 +673,8 @@ def _read_head(stream: Any) -> tuple[bytes, bool]:
     parts: list[bytes] = []
     have = lines = 0
     while have < _BLOCK or lines < 2:
+        if have > MAX_BLOCK:  # no second line within the largest block
+            raise _LongRow(MAX_BLOCK, can_grow=True, line=lines + 1)
         part = stream.read(_BLOCK)
         if not part:
             return b"".join(parts), True
@@ -582,6 +682,35 @@ def _read_head(stream: Any) -> tuple[bytes, bool]:
         have += len(part)
         lines += part.count(b"\n")
     return b"".join(parts), False
+
+
+class _LongRow(pa.ArrowInvalid):
+    """A row longer than ``block`` bytes; ``can_grow``: the text can be read again (a file,
+    a chunk), so the block was the largest one; ``line`` when known here."""
+
+    def __init__(self, block: int, can_grow: bool, line: int | None = None) -> None:
+        super().__init__(f"{_STRADDLING}: a row longer than {block} bytes")
+        self.block, self.can_grow, self.line = block, can_grow, line
+
+
+def _size(n: int) -> str:
+    """Bytes as MiB (or KiB when less)."""
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n / 2**10:g} KiB"
+
+
+def _skip(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """`batches` without their first `rows` rows."""
+    for batch in batches:
+        if rows >= batch.num_rows:
+            rows -= batch.num_rows
+            continue
+        yield batch.slice(rows) if rows else batch
+        rows = 0
+
+
+def _buffer_text(buffer: pa.Buffer) -> _Text:
+    """A chunk in memory, readable any number of times."""
+    return pa.BufferReader(buffer), lambda: pa.BufferReader(buffer)
 
 
 def _close(handle: Any) -> None:

@@ -10,7 +10,8 @@ Class set, first that applies:
   3. the suffixes of the prediction columns (``prob_cat`` → ``cat``), or the length of a list
      prediction column;
   4. the suffixes of multi-hot / soft label columns (``label_cat`` → ``cat``);
-  5. the labels seen: integers are class indices, so the classes are ``0`` … ``max``;
+  5. the labels seen: integers are class indices, so the classes are ``0`` … ``max`` (bounded:
+     see ``MIN_OPEN_CLASSES``; a larger label needs ``--num-classes`` or ``--classes``);
      strings and booleans are sorted (``False`` < ``True``; strings by code point), so the
      order never depends on row order, chunking or shards.
 """
@@ -28,8 +29,15 @@ from ce_cli.core.vocab import TASKS
 from ce_cli.io.batch import Batch
 from ce_cli.io.columns import PredColumns, strip_prefix
 from ce_cli.io.convert import combine, dictionary_codes, is_numeric, list_offsets, numeric
+from ce_cli.io.ids import IdColumn
 
 SOFT_SUM_TOLERANCE = 1e-6  # per class: |Σ_c t_c − 1| ≤ 1e-6·C counts as "sums to 1"
+# Integer labels with no class list: label v at input row r (1-based) may imply v + 1 classes
+# up to min(MAX_OPEN_CLASSES, max(MIN_OPEN_CLASSES, OPEN_CLASSES_PER_ROW · r)); more needs
+# --num-classes or --classes (a label of 999999999 in a 2-row file must not size an array).
+MIN_OPEN_CLASSES = 65536
+OPEN_CLASSES_PER_ROW = 16
+MAX_OPEN_CLASSES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -42,9 +50,9 @@ class LabelOptions:
     ignore_index: int | None = -100
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layout:
-    """The decisions: columns, encoding, class set, task. Built by ``decide_layout``."""
+    """The decisions: columns, encoding, class set, task. Built whole by ``decide_layout``."""
 
     label_file: str
     label_cols: list[str]
@@ -61,7 +69,7 @@ class Layout:
     id_col: str | None = None
     notes: list[str] = field(default_factory=list)  # how each decision was made, for the report
     # Integer labels whose class names are integers (logit_1 … logit_5): label value → index.
-    _int_names: dict[int, int] | None = None
+    int_names: dict[int, int] | None = None
 
     @property
     def n_classes(self) -> int | None:
@@ -99,7 +107,7 @@ class Layout:
                     f"{weight[bad[0]]}); sample weights must be finite and >= 0"
                 )
         preds = self._decode_preds(main, row_start) if read_preds and self.preds else None
-        ids = _column(main, labels, self.id_col) if self.id_col else None
+        ids = IdColumn(_column(main, labels, self.id_col)) if self.id_col else None
         return Batch(
             n, row_start, target, valid, n_ignored, n_masked, preds, weight, ids, codes, values
         )
@@ -142,12 +150,14 @@ class Layout:
 
     def _ints_to_index(self, labels: np.ndarray, ignored: np.ndarray, row_start: int) -> np.ndarray:
         """Class positions (int64, a new array) of integer labels; ignored rows become 0."""
-        if self._int_names is not None:
+        if self.int_names is not None:
             index = self._lookup_int_names(labels)
         else:
             index = labels.astype(np.int64)
         limit = self.n_classes
-        low, high = _span(labels if self._int_names is None else index)
+        low, high = _span(index)
+        if limit is None and high >= MIN_OPEN_CLASSES:
+            self._check_open_classes(labels, index, ignored, row_start)
         if low < 0 or (limit is not None and high >= limit):  # no class, unless ignored
             bad = ~ignored & ((index < 0) | (index >= limit if limit is not None else False))
             if bad.any():
@@ -172,11 +182,31 @@ class Layout:
             index[ignored] = 0
         return index
 
+    def _check_open_classes(
+        self, labels: np.ndarray, index: np.ndarray, ignored: np.ndarray, row_start: int
+    ) -> None:
+        """With no class list, label v at 1-based input row r may imply v + 1 classes only up
+        to min(MAX_OPEN_CLASSES, max(MIN_OPEN_CLASSES, OPEN_CLASSES_PER_ROW · r)): the counts
+        array grows to the largest label, so the data alone must not size it."""
+        rows = row_start + np.arange(index.size) + 1
+        allowed = np.minimum(
+            MAX_OPEN_CLASSES, np.maximum(MIN_OPEN_CLASSES, OPEN_CLASSES_PER_ROW * rows)
+        )
+        bad = ~ignored & (index >= allowed)
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            raise CEError(
+                f"{self.label_file}: column {self.label_cols[0]} has label {labels[r]} at row "
+                f"{rows[r]}, which implies {int(labels[r]) + 1} classes, more than the "
+                f"{allowed[r]} allowed there without a class list; pass --num-classes K "
+                "(labels 0 … K-1) or --classes with every class"
+            )
+
     def _lookup_int_names(self, labels: np.ndarray) -> np.ndarray:
         """Integer labels → class positions by the classes' integer names (-1: not a class)."""
-        assert self._int_names is not None
-        values = np.array(sorted(self._int_names), dtype=np.int64)
-        positions = np.array([self._int_names[v] for v in values.tolist()], dtype=np.int64)
+        assert self.int_names is not None
+        values = np.array(sorted(self.int_names), dtype=np.int64)
+        positions = np.array([self.int_names[v] for v in values.tolist()], dtype=np.int64)
         if np.array_equal(values, positions):  # names 0 … C-1 in order: the identity
             return labels.astype(np.int64, copy=True)
         where = np.clip(np.searchsorted(values, labels), 0, values.size - 1)
@@ -257,122 +287,177 @@ class Layout:
 
 
 # ---------------------------------------------------------------------- decisions
-def decide_layout(
-    *,
-    label_file: str,
-    label_schema: pa.Schema,
-    label_cols: list[str],
-    first_labels: pa.RecordBatch,
-    preds: PredColumns | None,
-    pred_file: str,
-    pred_schema: pa.Schema,
-    first_main: pa.RecordBatch,
-    options: LabelOptions,
-) -> Layout:
-    """Fix encoding, class set and task from the schema, the options and the first batch."""
+@dataclass(frozen=True)
+class LayoutRequest:
+    """What ``decide_layout`` looks at: the columns found, the files' schemas, the first batch
+    of each side, the user's label options and how the reader read the input."""
+
+    label_file: str
+    label_schema: pa.Schema
+    label_cols: list[str]
+    first_labels: pa.RecordBatch
+    preds: PredColumns | None
+    pred_file: str
+    pred_schema: pa.Schema
+    first_main: pa.RecordBatch
+    options: LabelOptions = field(default_factory=LabelOptions)
+    weight_col: str | None = None
+    mask_col: str | None = None
+    id_col: str | None = None
+    reader_notes: tuple[str, ...] = ()  # partitions, --where: appended to the layout's notes
+
+
+def decide_layout(request: LayoutRequest) -> Layout:
+    """Fix encoding, class set and task from the schema, the options and the first batch.
+
+    Named steps, in order: prediction columns (a list column's length) → classes the options
+    or prediction columns give → label encoding → label columns (a ``label_*`` group) → the
+    class set → task → target kind. The ``Layout`` is built once, whole.
+    """
     notes: list[str] = []
-    classes = _classes_from_options(options, label_file)
-    if classes is not None:
-        notes.append("classes from --classes/--num-classes")
-
-    pred_list_len = None
-    if (
-        preds is not None
-        and len(preds.names) == 1
-        and _is_list(pred_type := pred_schema.field(preds.names[0]).type)
-    ):
-        if pa.types.is_fixed_size_list(pred_type):
-            pred_list_len = pred_type.list_size
-        elif preds.names[0] in first_main.schema.names:
-            lengths = np.diff(list_offsets(combine(first_main.column(preds.names[0]))))
-            pred_list_len = int(lengths[0]) if lengths.size else None
-    if classes is None and preds is not None:
-        if preds.class_names is not None and len(preds.names) >= 2:
-            classes = preds.class_names
-            notes.append(f"classes from the prediction columns {preds.prefix}*")
-        elif pred_list_len is not None:
-            classes = tuple(str(i) for i in range(pred_list_len))
-            notes.append(f"{pred_list_len} classes from the length of list column {preds.names[0]}")
-        elif len(preds.names) == 1:
-            notes.append(f"one prediction column ({preds.names[0]}): binary")
-
-    encoding = _label_encoding(label_schema, label_cols, first_labels, classes, label_file)
-    if len(label_cols) >= 2:
-        stripped = strip_prefix(label_cols)
-        label_names = stripped[1] if stripped else tuple(label_cols)
-        if classes is None:
-            classes = label_names
-            notes.append("classes from the label column names")
-        elif len(classes) != len(label_names):
-            raise CEError(
-                f"{label_file}: {len(label_cols)} label columns ({', '.join(label_cols)}) but "
-                f"{len(classes)} classes ({', '.join(classes)}); they must match one to one"
-            )
-        elif set(label_names) == set(classes) and label_names != classes:
-            # Reorder the label columns to the class order (the prediction columns' order).
-            by_name = dict(zip(label_names, label_cols, strict=True))
-            label_cols = [by_name[c] for c in classes]
-            notes.append("label columns reordered to the prediction columns' class order")
-
-    if encoding == "list-names" and classes is None:
-        raise CEError(
-            f"{label_file}: column {label_cols[0]} holds lists of labels but the class set is "
-            "unknown; pass --classes a,b,c (or --num-classes K for integer labels)"
-        )
-
-    int_names = None
-    if (
-        encoding == "int"
-        and classes is not None
-        and preds is not None
-        and preds.class_names is not None
-        and all(_is_int(c) for c in classes)
-    ):
-        int_names = {int(c): i for i, c in enumerate(classes)}
-        notes.append("integer labels matched to the integer suffixes of the prediction columns")
-
-    if encoding == "bool" and classes is None:
-        classes = ("False", "True")
-    if (
-        encoding == "int"
-        and classes is None
-        and preds is not None
-        and len(preds.names) == 1
-        and pred_list_len is None
-    ):
-        classes = ("0", "1")
-
-    target_kind = {
-        "multi-hot": "multi-hot",
-        "list-names": "multi-hot",
-        "list-hot": "multi-hot",
-        "soft": "soft",
-    }.get(encoding, "index")
-    task = _decide_task(target_kind, classes, options.task, label_file, label_cols)
-    if task in ("binary", "multiclass") and target_kind == "multi-hot":
-        if encoding != "multi-hot":
-            raise CEError(
-                f"{label_file}: --task {task} needs one label per row, "
-                f"but column {label_cols[0]} holds lists"
-            )
-        encoding, target_kind = "one-hot", "index"
-        notes.append(f"one-hot label columns read as class indices (--task {task})")
-    if options.task:
-        notes.append(f"task from --task {options.task}")
+    pred_list_len = _pred_list_len(request)
+    classes = _given_classes(request, pred_list_len, notes)
+    encoding = _label_encoding(
+        request.label_schema, request.label_cols, request.first_labels, classes, request.label_file
+    )
+    label_cols, classes = _label_columns(request, classes, notes)
+    classes, int_names = _class_set(request, encoding, classes, pred_list_len, notes)
+    task, encoding, target_kind = _task_and_target(request, encoding, classes, notes)
     return Layout(
-        label_file,
+        request.label_file,
         label_cols,
         encoding,
         target_kind,
         classes,
         task,
-        options.ignore_index,
-        preds,
-        pred_file,
+        request.options.ignore_index,
+        request.preds,
+        request.pred_file,
         pred_list_len,
-        notes=notes,
-        _int_names=int_names,
+        request.weight_col,
+        request.mask_col,
+        request.id_col,
+        notes=[*notes, *request.reader_notes],
+        int_names=int_names,
     )
+
+
+def _pred_list_len(request: LayoutRequest) -> int | None:
+    """The length of the one list prediction column (a fixed-size list type, else the first
+    row), or None for scalar prediction columns."""
+    preds = request.preds
+    if preds is None or len(preds.names) != 1:
+        return None
+    pred_type = request.pred_schema.field(preds.names[0]).type
+    if not _is_list(pred_type):
+        return None
+    if pa.types.is_fixed_size_list(pred_type):
+        return int(pred_type.list_size)
+    if preds.names[0] not in request.first_main.schema.names:
+        return None
+    lengths = np.diff(list_offsets(combine(request.first_main.column(preds.names[0]))))
+    return int(lengths[0]) if lengths.size else None
+
+
+def _given_classes(
+    request: LayoutRequest, pred_list_len: int | None, notes: list[str]
+) -> tuple[str, ...] | None:
+    """Classes from ``--classes``/``--num-classes``, else from the prediction columns."""
+    classes = _classes_from_options(request.options, request.label_file)
+    preds = request.preds
+    if classes is not None:
+        notes.append("classes from --classes/--num-classes")
+    elif preds is not None and preds.class_names is not None and len(preds.names) >= 2:
+        classes = preds.class_names
+        notes.append(f"classes from the prediction columns {preds.prefix}*")
+    elif preds is not None and pred_list_len is not None:
+        classes = tuple(str(i) for i in range(pred_list_len))
+        notes.append(f"{pred_list_len} classes from the length of list column {preds.names[0]}")
+    elif preds is not None and len(preds.names) == 1:
+        notes.append(f"one prediction column ({preds.names[0]}): binary")
+    return classes
+
+
+def _label_columns(
+    request: LayoutRequest, classes: tuple[str, ...] | None, notes: list[str]
+) -> tuple[list[str], tuple[str, ...] | None]:
+    """A ``label_*`` group names the classes (when nothing else did) and is put in the class
+    order; a single label column is kept as it is."""
+    label_cols, file = request.label_cols, request.label_file
+    if len(label_cols) < 2:
+        return label_cols, classes
+    stripped = strip_prefix(label_cols)
+    label_names = stripped[1] if stripped else tuple(label_cols)
+    if classes is None:
+        notes.append("classes from the label column names")
+        return label_cols, label_names
+    if len(classes) != len(label_names):
+        raise CEError(
+            f"{file}: {len(label_cols)} label columns ({', '.join(label_cols)}) but "
+            f"{len(classes)} classes ({', '.join(classes)}); they must match one to one"
+        )
+    if set(label_names) == set(classes) and label_names != classes:
+        by_name = dict(zip(label_names, label_cols, strict=True))
+        notes.append("label columns reordered to the prediction columns' class order")
+        return [by_name[c] for c in classes], classes
+    return label_cols, classes
+
+
+def _class_set(
+    request: LayoutRequest,
+    encoding: str,
+    classes: tuple[str, ...] | None,
+    pred_list_len: int | None,
+    notes: list[str],
+) -> tuple[tuple[str, ...] | None, dict[int, int] | None]:
+    """(classes, integer names): the defaults booleans and one binary column imply, and the map
+    from integer labels to the integer-named prediction columns (``logit_1`` … ``logit_5``)."""
+    preds = request.preds
+    if encoding == "list-names" and classes is None:
+        raise CEError(
+            f"{request.label_file}: column {request.label_cols[0]} holds lists of labels but the "
+            "class set is unknown; pass --classes a,b,c (or --num-classes K for integer labels)"
+        )
+    int_names = None
+    named = preds is not None and preds.class_names is not None
+    if encoding == "int" and classes is not None and named and all(map(_is_int, classes)):
+        int_names = {int(c): i for i, c in enumerate(classes)}
+        notes.append("integer labels matched to the integer suffixes of the prediction columns")
+    if encoding == "bool" and classes is None:
+        classes = ("False", "True")
+    one_binary_column = preds is not None and len(preds.names) == 1 and pred_list_len is None
+    if encoding == "int" and classes is None and one_binary_column:
+        classes = ("0", "1")
+    return classes, int_names
+
+
+def _task_and_target(
+    request: LayoutRequest, encoding: str, classes: tuple[str, ...] | None, notes: list[str]
+) -> tuple[str | None, str, str]:
+    """(task, encoding, target kind); ``--task binary/multiclass`` reads one-hot label columns
+    as class indices."""
+    target_kind = _TARGET_KINDS.get(encoding, "index")
+    requested, file, label_cols = request.options.task, request.label_file, request.label_cols
+    task = _decide_task(target_kind, classes, requested, file, label_cols)
+    if task in ("binary", "multiclass") and target_kind == "multi-hot":
+        if encoding != "multi-hot":
+            raise CEError(
+                f"{file}: --task {task} needs one label per row, "
+                f"but column {label_cols[0]} holds lists"
+            )
+        encoding, target_kind = "one-hot", "index"
+        notes.append(f"one-hot label columns read as class indices (--task {task})")
+    if requested:
+        notes.append(f"task from --task {requested}")
+    return task, encoding, target_kind
+
+
+_TARGET_KINDS = {
+    "multi-hot": "multi-hot",
+    "list-names": "multi-hot",
+    "list-hot": "multi-hot",
+    "soft": "soft",
+}  # by label encoding; any other encoding is "index"
 
 
 def finalize_task(layout: Layout, n_classes: int) -> str:
@@ -444,26 +529,7 @@ def _label_encoding(
 ) -> str:
     """int | string | bool | multi-hot | soft | list-names | list-hot, from types and values."""
     if len(cols) >= 2:
-        for name in cols:
-            if not is_numeric(schema.field(name).type):
-                raise CEError(
-                    f"{file}: label column {name} has type {schema.field(name).type}; "
-                    "multi-label columns must hold 0/1 (or class probabilities)"
-                )
-        if first.num_rows == 0:
-            return "multi-hot"
-        matrix = np.stack([numeric(first.column(c)).astype(np.float64) for c in cols], axis=1)
-        finite = matrix[np.isfinite(matrix)]
-        if np.all((finite == 0) | (finite == 1)):
-            return "multi-hot"
-        sums = matrix.sum(axis=1)
-        if np.all(np.abs(sums - 1) <= SOFT_SUM_TOLERANCE * len(cols)) and np.all(finite >= 0):
-            return "soft"
-        r = int(np.flatnonzero(np.abs(sums - 1) > SOFT_SUM_TOLERANCE * len(cols))[0])
-        raise CEError(
-            f"{file}: label columns {cols[0]} … {cols[-1]} are neither 0/1 (multi-label) nor "
-            f"class probabilities summing to 1 (row {r + 1} sums to {sums[r]:.6g})"
-        )
+        return _columns_encoding(schema, cols, first, file)
     dtype = schema.field(cols[0]).type
     if pa.types.is_dictionary(dtype):
         dtype = dtype.value_type
@@ -474,27 +540,54 @@ def _label_encoding(
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype):
         return "string"
     if _is_list(dtype):
-        value_type = dtype.value_type
-        if pa.types.is_string(value_type) or pa.types.is_large_string(value_type):
-            return "list-names"
-        lengths = np.diff(list_offsets(combine(first.column(cols[0]))))
-        values = (
-            numeric(combine(first.column(cols[0])).flatten())
-            if is_numeric(value_type)
-            else np.array([])
-        )
-        fixed = lengths.size > 0 and np.all(lengths == lengths[0]) and lengths[0] >= 2
-        if (
-            fixed
-            and np.all((values == 0) | (values == 1))
-            and (classes is None or lengths[0] == len(classes))
-        ):
-            return "list-hot"
-        return "list-names"
+        return _list_encoding(dtype, combine(first.column(cols[0])), classes)
     raise CEError(
         f"{file}: label column {cols[0]} has type {dtype}, which is not a label "
         "(expected integers, strings, booleans or a list)"
     )
+
+
+def _columns_encoding(schema: pa.Schema, cols: list[str], first: pa.RecordBatch, file: str) -> str:
+    """multi-hot (every value 0/1) or soft (rows sum to 1 within C·SOFT_SUM_TOLERANCE) for a
+    group of label columns, by the first batch."""
+    for name in cols:
+        if not is_numeric(schema.field(name).type):
+            raise CEError(
+                f"{file}: label column {name} has type {schema.field(name).type}; "
+                "multi-label columns must hold 0/1 (or class probabilities)"
+            )
+    if first.num_rows == 0:
+        return "multi-hot"
+    matrix = np.stack([numeric(first.column(c)).astype(np.float64) for c in cols], axis=1)
+    finite = matrix[np.isfinite(matrix)]
+    if np.all((finite == 0) | (finite == 1)):
+        return "multi-hot"
+    sums = matrix.sum(axis=1)
+    off = (np.abs(sums - 1) > SOFT_SUM_TOLERANCE * len(cols)) | (matrix < 0).any(axis=1)
+    # A NaN row is neither: decoding names its column and row ("has 1 NaN values").
+    if not off.any():
+        return "soft"
+    r = int(np.flatnonzero(off)[0])
+    raise CEError(
+        f"{file}: label columns {cols[0]} … {cols[-1]} are neither 0/1 (multi-label) nor "
+        f"class probabilities summing to 1 (row {r + 1} sums to {sums[r]:.6g}, smallest "
+        f"value {matrix[r].min():.6g}); fix the labels or pass the right --label-col"
+    )
+
+
+def _list_encoding(dtype: pa.DataType, first: pa.Array, classes: tuple[str, ...] | None) -> str:
+    """list-hot (rows of one 0/1 per class, of one fixed length ≥ 2) or list-names (class names
+    or indices), by the first batch."""
+    value_type = dtype.value_type
+    if pa.types.is_string(value_type) or pa.types.is_large_string(value_type):
+        return "list-names"
+    lengths = np.diff(list_offsets(first))
+    values = numeric(first.flatten()) if is_numeric(value_type) else np.array([])
+    fixed = lengths.size > 0 and np.all(lengths == lengths[0]) and lengths[0] >= 2
+    zero_one = np.all((values == 0) | (values == 1))
+    if fixed and zero_one and (classes is None or lengths[0] == len(classes)):
+        return "list-hot"
+    return "list-names"
 
 
 # ---------------------------------------------------------------------- helpers
@@ -583,6 +676,13 @@ def _integer_labels(arr: pa.Array, col: str, file: str, row_start: int) -> np.nd
             f"{file}: column {col} has non-integer label {values[r]} at row "
             f"{row_start + r + 1}; class labels must be integers or names "
             "(soft targets go in one column per class, label_*)"
+        )
+    huge = ~(np.abs(values) < 2.0**53)  # inf, or beyond exact float integers
+    if huge.any():
+        r = int(np.flatnonzero(huge)[0])
+        raise CEError(
+            f"{file}: column {col} has label {values[r]:g} at row {row_start + r + 1}, too "
+            "large to be a class index; class labels must be integers 0 … C-1 or names"
         )
     return values.astype(np.int64)
 

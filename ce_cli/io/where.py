@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ce_cli.core.errors import CEError
+from ce_cli.io.columns import check_unique
 from ce_cli.io.convert import numeric
 
 _OPS = ("==", "!=", "<=", ">=", "=", "<", ">")
@@ -97,12 +98,13 @@ class RowFilter:
         self._values: dict[tuple[int, pa.DataType], pa.Array] = {}
         for i, cond in enumerate(self.conditions):
             if cond.column in main.schema.names:
-                self.side[cond.column], schema = "main", main.schema
+                self.side[cond.column], src = "main", main
             elif labels is not None and cond.column in labels.schema.names:
-                self.side[cond.column], schema = "labels", labels.schema
+                self.side[cond.column], src = "labels", labels
             else:
                 raise CEError(_unknown(cond, main, labels))
-            self._typed(i, cond, schema.field(cond.column).type)  # bad values fail now
+            check_unique(src.schema.names, [cond.column], src.path)
+            self._typed(i, cond, src.schema.field(cond.column).type)  # bad values fail now
 
     def columns(self, side: str) -> list[str]:
         """The columns the conditions need from the 'main' or 'labels' batches."""

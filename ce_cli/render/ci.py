@@ -7,6 +7,9 @@ summary (Markdown, also ``--format markdown`` for a PR comment).
 - GitHub: ``::error``/``::warning`` workflow commands on stderr, escaped as
   ``actions/toolkit`` does, at most 10 of each per step (GitHub shows no more); the summary is
   appended to ``$GITHUB_STEP_SUMMARY`` (at most 1 MiB per step).
+
+Data-derived text goes through ``render.escape`` for each medium (Markdown cells, XML text,
+workflow-command values), so no control character from a file reaches the output.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ce_cli.render.escape import github_data, github_property, markdown, xml_text
+from ce_cli.render.escape import in_github_actions as in_github_actions
 from ce_cli.render.formats import fmt_number
 
 if TYPE_CHECKING:
@@ -29,8 +34,7 @@ TITLE = "ce check"
 
 # ---------------------------------------------------------------------- Markdown
 def _cell(value: object) -> str:
-    text = fmt_number(value) if not isinstance(value, str) else value
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return markdown(fmt_number(value) if not isinstance(value, str) else value)
 
 
 def markdown_summary(report: CheckReport) -> str:
@@ -54,7 +58,7 @@ def markdown_summary(report: CheckReport) -> str:
         facts.append(f"baseline `{b.file}` ({how})")
     lines = [head, "", " · ".join(_cell(f) for f in facts), ""]
     columns, rows = report.rows()
-    lines.append("| " + " | ".join(["", *columns[:-1]]) + " |")
+    lines.append("| " + " | ".join(["", *(_cell(c) for c in columns[:-1])]) + " |")
     lines.append("|:-:|" + "|".join(["---"] + ["--:"] * (len(columns) - 2)) + "|")
     for row in rows:
         mark = "✅" if row[-1] == "pass" else "❌"
@@ -79,20 +83,8 @@ def _fit(text: str, limit: int = SUMMARY_LIMIT) -> str:
 
 
 # ---------------------------------------------------------------------- GitHub Actions
-def in_github_actions(env: Mapping[str, str] | None = None) -> bool:
-    return (os.environ if env is None else env).get("GITHUB_ACTIONS") == "true"
-
-
-def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def annotation(level: str, title: str, message: str) -> str:
-    return f"::{level} title={escape_property(title)}::{escape_data(message)}"
+    return f"::{level} title={github_property(title)}::{github_data(message)}"
 
 
 def github_annotations(report: CheckReport) -> list[str]:
@@ -126,11 +118,6 @@ def append_step_summary(text: str, env: Mapping[str, str] | None = None) -> str 
 
 
 # ---------------------------------------------------------------------- JUnit XML
-def _xml(text: str) -> str:
-    """Text XML 1.0 can hold: other control characters become spaces."""
-    return "".join(ch if ch >= " " or ch in "\t\n\r" else " " for ch in text)
-
-
 def _classname(file: str) -> str:
     stem = Path(file.split(" ")[0]).name or "input"
     return "ce.check." + "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in stem)
@@ -155,7 +142,7 @@ def junit_xml(report: CheckReport, time: float = 0.0) -> str:
     file = str(report.source.get("file", ""))
     suite = ET.Element(
         "testsuite",
-        name=_xml(f"{TITLE}: {file}"),
+        name=xml_text(f"{TITLE}: {file}"),
         tests=str(len(report.checks)),
         failures=str(len(report.failed)),
         errors="0",
@@ -171,34 +158,36 @@ def junit_xml(report: CheckReport, time: float = 0.0) -> str:
         ("baseline", report.baseline.file if report.baseline else ""),
         ("fail_on", report.fail_on),
     ):
-        ET.SubElement(props, "property", name=name, value=_xml(str(value)))
+        ET.SubElement(props, "property", name=name, value=xml_text(str(value)))
     classname = _classname(file)
     for c in report.checks:
-        case = ET.SubElement(suite, "testcase", classname=classname, name=_xml(c.name), time="0")
+        case = ET.SubElement(
+            suite, "testcase", classname=classname, name=xml_text(c.name), time="0"
+        )
         if not c.passed:
-            failure = ET.SubElement(case, "failure", message=_xml(c.message), type=c.kind)
-            details = [
-                f"value: {fmt_number(c.value)}",
-                f"threshold: {c.op} {fmt_number(c.threshold)}",
-            ]
-            if c.baseline is not None:
-                details += [f"baseline: {fmt_number(c.baseline)}", f"delta: {fmt_number(c.delta)}"]
-            if c.ci is not None:
-                details.append(
-                    f"95% CI of delta: [{fmt_number(c.ci['low'])}, {fmt_number(c.ci['high'])}]"
-                )
-            failure.text = "\n".join(details)
+            failure = ET.SubElement(case, "failure", message=xml_text(c.message), type=c.kind)
+            failure.text = _failure_details(c)
     if report.warnings:
-        text = "\n".join(f"warning: {w}" for w in report.warnings)
-        ET.SubElement(suite, "system-err").text = _xml(text)
+        text = "\n".join(f"warning: {xml_text(w)}" for w in report.warnings)
+        ET.SubElement(suite, "system-err").text = text
     return _document(suite, len(report.checks), len(report.failed), 0, time)
+
+
+def _failure_details(c: Any) -> str:
+    """value, threshold, and against a baseline the delta and its interval: one per line."""
+    details = [f"value: {fmt_number(c.value)}", f"threshold: {c.op} {fmt_number(c.threshold)}"]
+    if c.baseline is not None:
+        details += [f"baseline: {fmt_number(c.baseline)}", f"delta: {fmt_number(c.delta)}"]
+    if c.ci is not None:
+        details.append(f"95% CI of delta: [{fmt_number(c.ci['low'])}, {fmt_number(c.ci['high'])}]")
+    return "\n".join(details)
 
 
 def junit_error_xml(message: str, file: str = "") -> str:
     """The run could not judge (exit 2): one test case with ``<error>``."""
     suite = ET.Element(
         "testsuite",
-        name=f"{TITLE}: {file}" if file else TITLE,
+        name=xml_text(f"{TITLE}: {file}" if file else TITLE),
         tests="1",
         failures="0",
         errors="1",
@@ -206,5 +195,5 @@ def junit_error_xml(message: str, file: str = "") -> str:
         time="0.000",
     )
     case = ET.SubElement(suite, "testcase", classname=_classname(file), name=TITLE, time="0")
-    ET.SubElement(case, "error", message=_xml(message), type="error").text = _xml(message)
+    ET.SubElement(case, "error", message=xml_text(message), type="error").text = xml_text(message)
     return _document(suite, 1, 0, 1, 0.0)

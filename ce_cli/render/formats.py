@@ -1,18 +1,25 @@
-"""Renderers: a report → rich table, plain text, JSON, CSV or Markdown; atomic file output."""
+"""Renderers: a report → rich table, plain text, JSON, CSV or Markdown; atomic file output.
+
+Every string that may come from data (class, column and file names, ids, group keys, the
+warnings that quote them) goes through ``render.escape`` for its medium on the way out.
+"""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
 import os
+import stat
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from ce_cli.core.errors import CEError
+from ce_cli.render.escape import github_guard, markdown, one_line
+from ce_cli.render.signals import SignalGuard
 from ce_cli.report.view import Report, Table, View
 
 _EXTENSIONS = {
@@ -54,9 +61,14 @@ def format_for_path(path: str, explicit: str | None) -> str:
     return fmt
 
 
+def _text(value: Any) -> str:
+    """A table cell or summary value as one line of plain text."""
+    return one_line(fmt_number(value))
+
+
 def render(report: Report, fmt: str, *, color: bool = False, width: int | None = None) -> str:
     if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
+        return render_json(report.to_dict())
     if fmt == "csv":
         return render_csv(report.csv_table())
     if fmt == "markdown":
@@ -64,13 +76,28 @@ def render(report: Report, fmt: str, *, color: bool = False, width: int | None =
     return render_text(report.view(), color=color, width=width)
 
 
+def render_json(data: Any) -> str:
+    """Indented JSON. ``json.dumps`` escapes every control character; ``##[`` (GitHub's
+    legacy command marker, which can only occur inside a string) is written ``#\\u0023[``."""
+    return json.dumps(data, indent=2, allow_nan=False).replace("##[", "#\\u0023[") + "\n"
+
+
 def render_csv(table: Table) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.columns)
-    for row in table.rows:
-        writer.writerow(["" if v is None else _csv_value(v) for v in row])
-    return out.getvalue()
+    """RFC 4180 CSV; text cells as one line, quoted also when they start with ``:`` or ``#``
+    (a CI log must never see a line that starts a workflow command)."""
+    lines = [",".join(csv_cell(name) for name in table.columns)]
+    lines += [",".join(csv_cell(_csv_value(v)) for v in row) for row in table.rows]
+    return "".join(line + "\n" for line in lines)
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV field: ``None`` empty, text escaped (``one_line``) and quoted when needed."""
+    if value is None:
+        return ""
+    text = one_line(value)
+    if any(ch in text for ch in ',"') or text[:1] in (":", "#", " "):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _csv_value(value: Any) -> Any:
@@ -79,36 +106,37 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _summary_line(view: View) -> str:
+def _summary_line(view: View, cell: Any = _text) -> str:
     return " · ".join(
-        f"{label} {fmt_number(value)}" if label else fmt_number(value)
-        for label, value in view.summary
+        f"{cell(label)} {cell(value)}" if label else cell(value) for label, value in view.summary
     )
 
 
+def _markdown_cell(value: Any) -> str:
+    return markdown(fmt_number(value))
+
+
 def render_markdown(view: View) -> str:
-    lines = [f"## {view.title}", "", _summary_line(view), ""]
+    lines = [f"## {markdown(view.title)}", "", _summary_line(view, _markdown_cell), ""]
     if view.notes:
-        lines += ["how: " + "; ".join(view.notes), ""]
+        lines += ["how: " + "; ".join(markdown(n) for n in view.notes), ""]
     for table in view.tables:
         if table.caption:
-            lines += [f"**{table.caption}**", ""]
-        lines.append("| " + " | ".join(table.columns) + " |")
+            lines += [f"**{markdown(table.caption)}**", ""]
+        lines.append("| " + " | ".join(markdown(c) for c in table.columns) + " |")
         lines.append("|" + "|".join("---" for _ in table.columns) + "|")
         for row in table.rows:
-            lines.append("| " + " | ".join(fmt_number(v) for v in row) + " |")
+            lines.append("| " + " | ".join(_markdown_cell(v) for v in row) + " |")
         lines.append("")
     if view.warnings:
-        lines += ["**Warnings**", ""] + [f"- {w}" for w in view.warnings] + [""]
+        lines += ["**Warnings**", ""] + [f"- {markdown(w)}" for w in view.warnings] + [""]
     return "\n".join(lines)
 
 
 def render_text(view: View, *, color: bool, width: int | None = None) -> str:
-    """A rich table with a one-line summary and a warnings panel; plain text without color."""
-    from rich import box
+    """A rich table with a one-line summary and a warnings panel; plain text without color.
+    Data reaches rich only as ``Text`` (never markup) and only through ``one_line``."""
     from rich.console import Console
-    from rich.panel import Panel
-    from rich.table import Table as RichTable
     from rich.text import Text
 
     out = io.StringIO()
@@ -121,35 +149,77 @@ def render_text(view: View, *, color: bool, width: int | None = None) -> str:
         soft_wrap=False,
         emoji=False,
     )
-    console.print(f"[bold]{view.title}[/bold]" if color else view.title, markup=color)
-    console.print(_summary_line(view), markup=False)
+    console.print(Text(one_line(view.title), style="bold" if color else ""))
+    console.print(Text(_summary_line(view)))
     if view.notes:
-        console.print("how: " + "; ".join(view.notes), markup=False, style="dim" if color else None)
+        notes = "how: " + "; ".join(one_line(n) for n in view.notes)
+        console.print(Text(notes, style="dim" if color else ""))
     for table in view.tables:
-        rich_table = RichTable(
-            box=box.SIMPLE_HEAVY if color else box.ASCII2,
-            title=table.caption or None,
-            title_justify="left",
-        )
-        for i, name in enumerate(table.columns):
-            textual = all(isinstance(row[i], str) for row in table.rows if row[i] is not None)
-            rich_table.add_column(name, justify="left" if i == 0 or textual else "right")
-        for row in table.rows:  # Text, not markup: '[cat]' in class_loss[cat] must stay
-            rich_table.add_row(*(Text(fmt_number(v)) for v in row))
-        console.print(rich_table)
+        console.print(_rich_table(table, color))
     if view.warnings:
-        text = "\n".join(f"• {w}" for w in view.warnings)
-        if color:
-            console.print(
-                Panel(text, title="warnings", border_style="yellow", expand=False), markup=False
-            )
-        else:
-            console.print("warnings:\n" + text, markup=False)
+        _print_warnings(console, view.warnings, color)
     return out.getvalue()
+
+
+def _rich_table(table: Table, color: bool) -> Any:
+    """Headers, caption and cells as ``Text``: '[cat]' in class_loss[cat] must stay."""
+    from rich import box
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    rich_table = RichTable(
+        box=box.SIMPLE_HEAVY if color else box.ASCII2,
+        title=Text(one_line(table.caption)) if table.caption else None,
+        title_justify="left",
+    )
+    for i, name in enumerate(table.columns):
+        textual = all(isinstance(row[i], str) for row in table.rows if row[i] is not None)
+        rich_table.add_column(
+            Text(one_line(name)), justify="left" if i == 0 or textual else "right"
+        )
+    for row in table.rows:
+        rich_table.add_row(*(Text(_text(v)) for v in row))
+    return rich_table
+
+
+def _print_warnings(console: Any, warnings: list[str], color: bool) -> None:
+    from rich.panel import Panel
+    from rich.text import Text
+
+    text = Text("\n".join(f"• {one_line(w)}" for w in warnings))
+    if color:
+        console.print(Panel(text, title="warnings", border_style="yellow", expand=False))
+    else:
+        console.print(Text("warnings:\n") + text)
 
 
 def use_color() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def is_regular_file(stream: Any) -> bool:
+    """Whether ``stream`` is redirected into a file (which no CI log parser reads)."""
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+
+
+def guard_stdout(text: str, fmt: str, stream: Any = None) -> str:
+    """A rendered report as it goes to stdout: in GitHub Actions between stop-commands lines,
+    unless it is JSON (safe by construction, and often piped) or stdout is a file."""
+    if fmt == "json" or is_regular_file(sys.stdout if stream is None else stream):
+        return text
+    return github_guard(text)
+
+
+def write_stderr(lines: Iterable[str]) -> None:
+    """Messages that may quote data (``ce: warning: …``) to stderr, one line each
+    (``one_line``); in GitHub Actions between stop-commands lines."""
+    text = "".join(one_line(line) + "\n" for line in lines)
+    if text:
+        sys.stderr.write(github_guard(text))
+        sys.stderr.flush()
 
 
 def write_atomic(path: str, text: str, inputs: list[str]) -> None:
@@ -160,14 +230,15 @@ def write_atomic(path: str, text: str, inputs: list[str]) -> None:
             raise CEError(f"-o {path}: refusing to write over the input file {src}")
     if target.parent and not target.parent.exists():
         raise CEError(f"-o {path}: directory {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        publish(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with SignalGuard():  # SIGTERM/SIGHUP unwind through the except below
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+            publish(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def publish(tmp: str, target: Path) -> None:

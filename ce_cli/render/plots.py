@@ -1,6 +1,8 @@
 """Pictures: the reliability diagram and the class-weights chart (matplotlib, optional extra).
 
-Files are written atomically in the format of their extension (.png or .svg).
+Files are written atomically in the format of their extension (.png or .svg). Every label
+that may come from data (file and class names) goes through ``escape.plot_label``: one line,
+no control characters (an SVG must stay well-formed XML), ``$`` never read as mathtext.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from ce_cli.core.errors import CEError
+from ce_cli.render.escape import plot_label
 from ce_cli.render.formats import publish
+from ce_cli.render.signals import SignalGuard
 
 FORMATS = (".png", ".svg")
 SIZE_INCHES = (6.4, 6.4)
@@ -45,16 +49,17 @@ def _pyplot() -> Any:
 
 def _save(fig: Any, path: str) -> None:
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent or "."
-    )
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=DPI, format=target.suffix[1:])
-        publish(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with SignalGuard():  # SIGTERM/SIGHUP unwind through the except below
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent or "."
+        )
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=DPI, format=target.suffix[1:])
+            publish(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def reliability_diagram(report: Any, path: str) -> None:
@@ -75,7 +80,8 @@ def reliability_diagram(report: Any, path: str) -> None:
             f"T = {report.fit['temperature']:.3f}: ECE {report.before['ece']:.4f} → "
             f"{report.metrics['ece']:.4f}"
         )
-    top.set_title(f"{Path(str(report.source.get('file', ''))).name} · {report.mode} · {title}")
+    name = Path(str(report.source.get("file", ""))).name
+    top.set_title(plot_label(f"{name} · {report.mode}") + f" · {title}")
     top.legend(loc="upper left")
     lefts = [b["lower"] for b in report.bins]
     widths = [b["upper"] - b["lower"] for b in report.bins]
@@ -137,7 +143,7 @@ def weights_chart(report: Any, path: str) -> None:
     """Class frequencies as bars, the weights as points on a second axis."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(6.4, 0.5 * len(report.classes)), 4.8))
-    names = [c.name for c in report.classes]
+    names = [plot_label(c.name) for c in report.classes]
     ax.bar(names, [c.frequency or 0 for c in report.classes], color="#4C72B0", label="frequency")
     ax.set_ylabel("frequency")
     ax.tick_params(axis="x", labelrotation=45 if len(names) > 8 else 0)
@@ -150,9 +156,10 @@ def weights_chart(report: Any, path: str) -> None:
         label="weight",
     )
     twin.set_ylabel(f"weight ({report.scheme})")
+    name = Path(str(report.inputs.get("file", ""))).name
     ax.set_title(
-        f"{Path(str(report.inputs.get('file', ''))).name} · {report.task} · "
-        f"imbalance {report.imbalance_ratio or float('nan'):.3g}"
+        plot_label(f"{name} · {report.task}")
+        + f" · imbalance {report.imbalance_ratio or float('nan'):.3g}"
     )
     fig.legend(loc="upper right")
     fig.tight_layout()

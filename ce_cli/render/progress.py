@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+from ce_cli.render.escape import one_line
+
 DELAY_SECONDS = 1.0
 
 
@@ -18,7 +20,7 @@ class _Bar:
     """One pass's meter: silent for the first ``DELAY_SECONDS``, then a rich bar."""
 
     def __init__(self, label: str, total_rows: int | None) -> None:
-        self.label, self.total = label, total_rows
+        self.label, self.total = one_line(label), total_rows
         self.start = time.monotonic()
         self.bar: Any = None
         self.task: Any = None
@@ -33,6 +35,7 @@ class _Bar:
 
     def _open(self) -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -43,7 +46,7 @@ class _Bar:
         )
 
         self.bar = Progress(
-            TextColumn(self.label),
+            TextColumn(escape(self.label)),  # a format string read as markup: escape it
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("rows · {task.fields[mb]:.0f} MB · {task.fields[rate]:,.0f} rows/s"),

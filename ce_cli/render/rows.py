@@ -4,6 +4,10 @@ Columns: ``row`` (1-based input row), ``id`` (when the input has one), ``label``
 ``predicted``, ``p_true``, ``loss``; for multi-label data ``loss`` is the row's mean over
 labels and ``loss_<class>`` holds each label's term. Rows left out by ``--ignore-index``,
 ``--mask-col`` or ``--on-invalid skip`` are not written.
+
+CSV is text a terminal or CI log may show: its column names and text values go through
+``escape.one_line`` (and, on stdout in GitHub Actions, between stop-commands lines). Parquet
+keeps every value exactly (ids must still join with the input).
 """
 
 from __future__ import annotations
@@ -20,14 +24,22 @@ import pyarrow as pa
 from ce_cli.core.errors import CEError
 from ce_cli.engine.loss_sums import RowTerms
 from ce_cli.io.batch import Batch
-from ce_cli.render.formats import publish
+from ce_cli.render.escape import guard_lines, in_github_actions, one_line
+from ce_cli.render.formats import is_regular_file, publish
+from ce_cli.render.signals import SignalGuard
+
+# RE2 (pyarrow.compute) spelling of escape.CONTROL, without surrogates (not in UTF-8 text)
+_CONTROL_RE2 = (
+    r"[\x00-\x1f\x7f-\x{9f}\x{61c}\x{200e}\x{200f}\x{2028}\x{2029}\x{202a}-\x{202e}"
+    r"\x{2066}-\x{2069}\x{fffe}\x{ffff}]"
+)
 
 
 def rows_batch(batch: Batch, terms: RowTerms, classes: tuple[str, ...]) -> pa.RecordBatch:
     """The per-row output of one batch as an arrow record batch."""
     columns: dict[str, Any] = {"row": pa.array(terms.rows + 1)}
     if batch.ids is not None:
-        columns["id"] = batch.ids.take(pa.array(terms.batch_positions))  # type: ignore[attr-defined]
+        columns["id"] = batch.ids.arrow(terms.batch_positions)
     names = np.array(classes, dtype=object)
     single_label = terms.label.size == 0 or terms.label.min() >= 0
     if single_label:
@@ -41,8 +53,44 @@ def rows_batch(batch: Batch, terms: RowTerms, classes: tuple[str, ...]) -> pa.Re
     return pa.RecordBatch.from_pydict(columns)
 
 
+def escape_text(rb: pa.RecordBatch) -> pa.RecordBatch:
+    """``rb`` with column names and string values through ``one_line`` (for CSV)."""
+    names = [one_line(name) for name in rb.schema.names]
+    columns = rb.columns
+    arrays = [_escape_strings(array) for array in columns]
+    if names == rb.schema.names and all(a is b for a, b in zip(arrays, columns, strict=True)):
+        return rb
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _escape_strings(array: pa.Array) -> pa.Array:
+    """A text array with control characters escaped (the same array when it has none);
+    dictionary values escaped in the dictionary; bytes as text (``\\xff`` for non-UTF-8)."""
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        values = _escape_strings(array.dictionary)
+        if values is array.dictionary:
+            return array
+        return pa.DictionaryArray.from_arrays(array.indices, values)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        texts = [
+            None if v is None else v.decode("utf-8", "backslashreplace") for v in array.to_pylist()
+        ]
+        return pa.array([None if v is None else one_line(v) for v in texts], pa.string())
+    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return array
+    if not pc.any(pc.match_substring_regex(array, _CONTROL_RE2)).as_py():
+        return array
+    return pa.array([None if v is None else one_line(v) for v in array.to_pylist()], kind)
+
+
 class RowWriter:
-    """Writes row batches to a CSV stream, or to a CSV/Parquet file atomically."""
+    """Writes row batches to a CSV stream, or to a CSV/Parquet file atomically.
+
+    From the temp file's creation to ``close``/``abort``, SIGTERM and SIGHUP unwind through
+    the caller's cleanup (``signals.SignalGuard``), so ``abort`` removes the temp file."""
 
     def __init__(
         self,
@@ -56,28 +104,18 @@ class RowWriter:
         self.writer: Any = None
         self.tmp: str | None = None
         self.kind = "csv"
+        self.signals = SignalGuard()
+        self.guard_end: str | None = None
         if path is not None:
-            target = Path(path)
-            suffix = target.suffix.lower()
-            if suffix not in (".csv", ".parquet", ".pq"):
-                raise CEError(
-                    f"-o {path}: per-row output (--reduction none) is written as .csv or .parquet"
-                )
-            self.kind = "csv" if suffix == ".csv" else "parquet"
-            for src in inputs or []:
-                if (
-                    target.exists()
-                    and Path(src).exists()
-                    and target.resolve() == Path(src).resolve()
-                ):
-                    raise CEError(f"-o {path}: refusing to write over the input file {src}")
-            if not target.parent.exists():
-                raise CEError(f"-o {path}: directory {target.parent} does not exist")
-            fd, self.tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            self.kind = _check_target(path, inputs or [])
+            self.signals.install()
+            fd, self.tmp = tempfile.mkstemp(prefix=f".{Path(path).name}.", dir=Path(path).parent)
             os.close(fd)
 
     def __call__(self, batch: Batch, terms: RowTerms, classes: tuple[str, ...], task: str) -> None:
         rb = rows_batch(batch, terms, classes)
+        if self.kind == "csv":
+            rb = escape_text(rb)
         if self.writer is None:
             self.writer = self._open(rb.schema)
         self.writer.write_batch(rb)
@@ -86,28 +124,66 @@ class RowWriter:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
+        if self.tmp is None and self.stream is not None:
+            self._start_guard(self.stream)
         sink: Any = self.tmp if self.tmp is not None else self.stream
         if self.kind == "parquet":
             return pq.ParquetWriter(sink, schema)
         return pacsv.CSVWriter(sink, schema)
 
+    def _start_guard(self, stream: IO[bytes]) -> None:
+        """Rows on stdout in GitHub Actions: open a stop-commands block (closed by ``_end``)."""
+        if in_github_actions() and not is_regular_file(stream):
+            start, self.guard_end = guard_lines()
+            stream.write(f"{start}\n".encode())
+            stream.flush()
+
+    def _end_guard(self) -> None:
+        if self.guard_end is not None and self.stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.write(f"{self.guard_end}\n".encode())
+                self.stream.flush()
+            self.guard_end = None
+
     def close(self) -> None:
-        """Finish the file (rename the temp file into place)."""
-        if self.writer is not None:
-            self.writer.close()
-        if self.tmp is not None and self.path is not None:
-            if self.writer is None:
+        """Finish the file (rename the temp file into place); on any failure remove it."""
+        try:
+            if self.writer is not None:
+                self.writer.close()
+            self._end_guard()
+            if self.tmp is not None and self.path is not None and self.writer is not None:
+                publish(self.tmp, Path(self.path))
+                self.tmp = None
+        finally:
+            if self.tmp is not None:  # no rows, or the close failed: nothing half-written stays
                 Path(self.tmp).unlink(missing_ok=True)
-                return
-            publish(self.tmp, Path(self.path))
+            self.signals.restore()
 
     def abort(self) -> None:
         """Drop a partial file: no half-written output."""
         if self.writer is not None:
             with contextlib.suppress(Exception):
                 self.writer.close()
+        self._end_guard()
         if self.tmp is not None:
             Path(self.tmp).unlink(missing_ok=True)
+        self.signals.restore()
+
+
+def _check_target(path: str, inputs: list[str]) -> str:
+    """The kind of a per-row ``-o`` file ("csv" or "parquet"); errors before anything is made."""
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise CEError(
+            f"-o {path}: per-row output (--reduction none) is written as .csv or .parquet"
+        )
+    for src in inputs:
+        if target.exists() and Path(src).exists() and target.resolve() == Path(src).resolve():
+            raise CEError(f"-o {path}: refusing to write over the input file {src}")
+    if not target.parent.exists():
+        raise CEError(f"-o {path}: directory {target.parent} does not exist")
+    return "csv" if suffix == ".csv" else "parquet"
 
 
 class RowHead:

@@ -22,10 +22,13 @@ import numpy as np
 from ce_cli.core import calibration as cal
 from ce_cli.core import losses
 from ce_cli.core.errors import CEError
+from ce_cli.core.limits import MAX_BINS
+from ce_cli.core.vocab import STRATEGIES
 from ce_cli.engine import runner
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
+from ce_cli.report.decisions import class_set, decide_inputs
 from ce_cli.report.groups import (
     GroupEntry,
     attach,
@@ -34,7 +37,6 @@ from ce_cli.report.groups import (
     groups_dict,
     with_groups,
 )
-from ce_cli.report.score import class_set, decide_inputs
 from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
 METRICS = ("ece", "mce", "rmsce", "adaptive_ece", "classwise_ece", "brier", "nll", "accuracy")
@@ -58,6 +60,26 @@ class Geometry:
     classes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What is decided once, before the first batch: the geometry, the columns, and the notes
+    that say how."""
+
+    geo: Geometry
+    layout: Layout
+    decided_by: str
+    notes: tuple[str, ...]
+
+    @property
+    def file(self) -> str:
+        return self.layout.pred_file
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        assert self.layout.preds is not None
+        return tuple(self.layout.preds.names)
+
+
 # ---------------------------------------------------------------------- per-batch scores
 def _scores(
     batch: Batch, geo: Geometry, file: str, columns: tuple[str, ...]
@@ -69,6 +91,22 @@ def _scores(
     if used.size == 0:
         return None
     preds = np.asarray(batch.preds[used], dtype=np.float64)
+    _check_finite(preds, batch, used, file, columns)
+    if geo.inputs == "probs":
+        _check_unit(preds, batch, used, file, columns)
+        logits = _logits_from_probs(preds, geo.kind)
+    else:
+        logits = preds
+    target = batch.target[used]
+    if geo.kind == "binary":
+        logits = logits[:, 0]
+    weight = None if batch.sample_weight is None else batch.sample_weight[used]
+    return logits, target, weight
+
+
+def _check_finite(
+    preds: np.ndarray, batch: Batch, used: np.ndarray, file: str, columns: tuple[str, ...]
+) -> None:
     bad = ~np.isfinite(preds)
     if bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])
@@ -77,27 +115,35 @@ def _scores(
             f"infinite predictions (first at row {batch.row_start + used[r] + 1}); "
             "fix or drop those rows"
         )
-    if geo.inputs == "probs":
-        outside = (preds < 0) | (preds > 1)
-        if outside.any():
-            r, c = (int(i) for i in np.argwhere(outside)[0])
-            raise CEError(
-                f"{file}: column {columns[c]} has a value outside [0, 1] (row "
-                f"{batch.row_start + used[r] + 1}: {preds[r, c]:.6g}) but the inputs "
-                "are taken as probabilities; pass --inputs logits"
-            )
-        if geo.kind == "softmax":
-            logits, _ = losses.log_probs_from_probs(preds, eps=losses.EPS)
-        else:
-            log_p, log_1mp, _ = losses.log_prob_pair_from_probs(preds, eps=losses.EPS)
-            logits = log_p - log_1mp
-    else:
-        logits = preds
-    target = batch.target[used]
-    if geo.kind == "binary":
-        logits = logits[:, 0]
-    weight = None if batch.sample_weight is None else batch.sample_weight[used]
-    return logits, target, weight
+
+
+def _check_unit(
+    preds: np.ndarray, batch: Batch, used: np.ndarray, file: str, columns: tuple[str, ...]
+) -> None:
+    outside = (preds < 0) | (preds > 1)
+    if outside.any():
+        r, c = (int(i) for i in np.argwhere(outside)[0])
+        raise CEError(
+            f"{file}: column {columns[c]} has a value outside [0, 1] (row "
+            f"{batch.row_start + used[r] + 1}: {preds[r, c]:.6g}) but the inputs "
+            "are taken as probabilities; pass --inputs logits"
+        )
+
+
+def _logits_from_probs(preds: np.ndarray, kind: str) -> np.ndarray:
+    """Softmax rows: ``log q`` with ``q = p / Σp`` (clipped); sigmoid values: the logit
+    ``log p − log(1 − p)``."""
+    if kind == "softmax":
+        logits, _ = losses.log_probs_from_probs(preds, eps=losses.EPS)
+        return logits
+    log_p, log_1mp, _ = losses.log_prob_pair_from_probs(preds, eps=losses.EPS)
+    return log_p - log_1mp
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    """σ(z) = exp(log σ(z)), through the stable kernel (no overflow for any z)."""
+    log_p, _ = losses.log_sigmoid_pair(z)
+    return np.exp(log_p)
 
 
 class MetricSet:
@@ -114,43 +160,54 @@ class MetricSet:
         self.n_rows = 0
 
     def update(self, logits: np.ndarray, target: np.ndarray, weight: np.ndarray | None) -> None:
-        geo, t = self.geo, self.temperature
         self.n_rows += target.shape[0]
-        if geo.kind == "multilabel":
-            z, y = logits.reshape(-1), target.reshape(-1)
-            w = None if weight is None else np.repeat(weight, logits.shape[1])
-            conf, correct = cal.confidence_and_correct(
-                z, y, kind="logits", mode="positive", temperature=t
-            )
-            p = 1 / (1 + np.exp(-z / t))
-            self.classwise.update(1 / (1 + np.exp(-logits / t)), target, weight)
-            self.brier.update((p - y) ** 2, w)
-            bce = losses.bce_terms_from_logits(logits / t, target)
-            self.nll.update(bce.mean(axis=1), weight)
-            self.accuracy.update(((p > 0.5) == (y == 1)).astype(np.float64), w)
+        if self.geo.kind == "multilabel":
+            self._update_multilabel(logits, target, weight)
         else:
-            conf, correct = cal.confidence_and_correct(
-                logits, target, kind="logits", mode=geo.mode, temperature=t
-            )
-            w = weight
-            if geo.kind == "binary":
-                p = 1 / (1 + np.exp(-logits / t))
-                probs = np.stack([1 - p, p], axis=1)
-                nll = losses.bce_terms_from_logits(
-                    (logits / t)[:, None], target[:, None].astype(np.float64)
-                )[:, 0]
-                predicted = (p > 0.5).astype(np.int64)
-            else:
-                logp = losses.log_softmax(logits, t)
-                probs = np.exp(logp)
-                nll = cal.nll_terms(logp, target)
-                predicted = np.argmax(logits, axis=1)
-            self.classwise.update(probs, target, weight)
-            self.brier.update(cal.brier_terms(probs, target), weight)
-            self.nll.update(nll, weight)
-            self.accuracy.update((predicted == target).astype(np.float64), weight)
-        self.main.update(conf, correct, w)
-        self.adaptive.update(conf, correct, w)
+            self._update_single(logits, target, weight)
+
+    def _update_multilabel(self, logits: np.ndarray, target: np.ndarray, weight: Any) -> None:
+        """Every label its own binary problem (P(y = 1) confidence), pooled over labels."""
+        t = self.temperature
+        probs = _sigmoid(logits / t)
+        p, y = probs.reshape(-1), target.reshape(-1)
+        w = None if weight is None else np.repeat(weight, logits.shape[1])
+        conf, correct = cal.confidence_and_correct(
+            logits.reshape(-1), y, kind="logits", mode="positive", temperature=t
+        )
+        self.classwise.update(probs, target, weight)
+        self.brier.update((p - y) ** 2, w)
+        self.nll.update(losses.bce_terms_from_logits(logits / t, target).mean(axis=1), weight)
+        self.accuracy.update(((p > 0.5) == (y == 1)).astype(np.float64), w)
+        self._bin(conf, correct, w)
+
+    def _update_single(self, logits: np.ndarray, target: np.ndarray, weight: Any) -> None:
+        """One true class per row: softmax rows, or one binary column (P(y = 1) = σ(z/T))."""
+        t = self.temperature
+        conf, correct = cal.confidence_and_correct(
+            logits, target, kind="logits", mode=self.geo.mode, temperature=t
+        )
+        if self.geo.kind == "binary":
+            p = _sigmoid(logits / t)
+            probs = np.stack([1 - p, p], axis=1)
+            nll = losses.bce_terms_from_logits(
+                (logits / t)[:, None], target[:, None].astype(np.float64)
+            )[:, 0]
+            predicted = (p > 0.5).astype(np.int64)
+        else:
+            logp = losses.log_softmax(logits, t)
+            probs = np.exp(logp)
+            nll = cal.nll_terms(logp, target)
+            predicted = np.argmax(logits, axis=1)
+        self.classwise.update(probs, target, weight)
+        self.brier.update(cal.brier_terms(probs, target), weight)
+        self.nll.update(nll, weight)
+        self.accuracy.update((predicted == target).astype(np.float64), weight)
+        self._bin(conf, correct, weight)
+
+    def _bin(self, conf: np.ndarray, correct: np.ndarray, weight: Any) -> None:
+        self.main.update(conf, correct, weight)
+        self.adaptive.update(conf, correct, weight)
 
     def merge(self, other: MetricSet) -> MetricSet:
         for name in ("main", "adaptive", "classwise", "brier", "nll", "accuracy"):
@@ -175,49 +232,35 @@ class Pass:
 def compute_calibration(
     options: InputOptions, calib: CalibrationOptions = CalibrationOptions()
 ) -> CalibrationReport:
-    """Calibration metrics of a predictions file (and a fitted temperature on request)."""
+    """Calibration metrics of a predictions file (and a fitted temperature on request).
+
+    Steps: check the options; decide the geometry once (``_plan``); fit T (its own passes);
+    one pass accumulating a ``MetricSet`` per temperature; the report (per group with
+    ``--group-by``). Nothing counted (every row left out, or every sample weight 0) is an error.
+    """
     _check(calib)
     dataset = Dataset(options, read_preds=True)
-    layout = dataset.layout
-    classes = class_set(layout)
-    first = dataset.first_batch()
-    geo = _geometry(layout, classes, first, calib)
-    inputs, decided_by = decide_inputs(layout, first, calib.inputs)
-    geo = Geometry(geo.kind, inputs, geo.mode, classes)
-    assert layout.preds is not None
-    columns = layout.preds.names
-    notes = [
-        *layout.notes,
-        f"inputs: {inputs} (from {decided_by})",
-        f"confidence: {geo.mode}" + (" per label, pooled" if geo.kind == "multilabel" else ""),
-    ]
-
-    fit = None
-    if calib.fit_temperature:
-        fit = cal.fit_temperature(lambda: _fit_batches(options, geo, layout.pred_file, columns))
+    plan = _plan(dataset, calib)
+    fit = _fit(options, plan) if calib.fit_temperature else None
     temps = [calib.temperature] + ([fit.temperature] if fit is not None else [])
 
+    def make() -> Pass:
+        return Pass(lambda: [MetricSet(plan.geo, calib, t) for t in temps])
+
     def work(acc: Pass, batch: Batch) -> None:
-        scored = _scores(batch, geo, file, columns)
+        scored = _scores(batch, plan.geo, plan.file, plan.columns)
         if scored is not None:
             for metric_set in acc.sets:
                 metric_set.update(*scored)
 
-    file = layout.pred_file
-
-    def make() -> Pass:
-        return Pass(lambda: [MetricSet(geo, calib, t) for t in temps])
-
     def build(result: Pass, whole: bool = True) -> CalibrationReport:
-        sets = result.sets
-        return _report(
-            sets, geo, calib, fit, layout, options, inputs, decided_by, list(notes), whole
-        )
+        return _report(result.sets, plan, calib, fit, options, whole)
 
     if options.group_by is None:
-        return build(runner.accumulate(dataset, make, work, options, "calibration"))
+        result = runner.accumulate(dataset, make, work, options, "calibration")
+        return build(_counted(result, plan, options))
     by = runner.accumulate_by_group(dataset, make, work, options, "calibration")
-    report = build(by.total())
+    report = build(_counted(by.total(), plan, options))
     attach(report, options.group_by, build_groups(by, lambda r: build(r, whole=False)))
     if fit is not None:
         report.notes.append(
@@ -228,17 +271,52 @@ def compute_calibration(
 
 
 def _check(calib: CalibrationOptions) -> None:
-    if calib.n_bins < 1:
-        raise CEError(f"--bins must be at least 1, not {calib.n_bins}")
-    if calib.strategy not in cal.STRATEGIES:
+    """The options a library caller could get wrong (the CLI's types check them first)."""
+    if not 1 <= calib.n_bins <= MAX_BINS:
+        raise CEError(f"--bins must be in 1 … {MAX_BINS}, not {calib.n_bins}")
+    if calib.strategy not in STRATEGIES:
         raise CEError(f"--strategy must be uniform or quantile, not {calib.strategy!r}")
     if not calib.temperature > 0 or not math.isfinite(calib.temperature):
         raise CEError(f"--temperature must be > 0, not {calib.temperature}")
 
 
+def _counted(result: Pass, plan: Plan, options: InputOptions) -> Pass:
+    """``result``, unless nothing was counted: then the metrics are undefined, an error."""
+    counted = result.sets[0]
+    _require_rows(counted.n_rows, counted.nll.weight, plan, options)
+    return result
+
+
+def _require_rows(n_rows: int, weight: float, plan: Plan, options: InputOptions) -> None:
+    """A one-line error naming the file and the reason when no row (or no weight) counted."""
+    if n_rows == 0:
+        why = "every row was left out (--ignore-index / --mask-col / --where)"
+    elif weight == 0:
+        why = f"every used row has sample weight 0 (--weight-col {options.weight_col})"
+    else:
+        return
+    raise CEError(f"{plan.file}: the calibration metrics are undefined: {why}")
+
+
+def _plan(dataset: Dataset, calib: CalibrationOptions) -> Plan:
+    """Classes, geometry, confidence mode and input kind, from the layout and the first batch."""
+    layout = dataset.layout
+    classes = class_set(layout)
+    first = dataset.first_batch()
+    kind, mode = _geometry(layout, classes, first, calib)
+    inputs, decided_by = decide_inputs(layout, first, calib.inputs)
+    notes = (
+        *layout.notes,
+        f"inputs: {inputs} (from {decided_by})",
+        f"confidence: {mode}" + (" per label, pooled" if kind == "multilabel" else ""),
+    )
+    return Plan(Geometry(kind, str(inputs), mode, classes), layout, decided_by, notes)
+
+
 def _geometry(
     layout: Layout, classes: tuple[str, ...], first: Batch, calib: CalibrationOptions
-) -> Geometry:
+) -> tuple[str, str]:
+    """(softmax | binary | multilabel, the confidence mode), checked against the classes."""
     assert first.preds is not None
     k, c = first.preds.shape[1], len(classes)
     if layout.target_kind == "soft":
@@ -262,7 +340,15 @@ def _geometry(
     mode = calib.confidence
     if mode == "positive" and not (kind == "binary" or (kind == "softmax" and c == 2)):
         raise CEError("--confidence positive is for binary data (P(y=1) reliability)")
-    return Geometry(kind, "", "positive" if kind == "multilabel" else mode, classes)
+    return kind, "positive" if kind == "multilabel" else mode
+
+
+def _fit(options: InputOptions, plan: Plan) -> cal.TemperatureFit:
+    """The temperature minimising the NLL, over fresh passes of the input (none when the first
+    pass counts nothing)."""
+    fit = cal.fit_temperature(lambda: _fit_batches(options, plan.geo, plan.file, plan.columns))
+    _require_rows(fit.n_rows, fit.weight, plan, options)
+    return fit
 
 
 def _fit_batches(
@@ -459,64 +545,73 @@ def _bins(result: cal.CalibrationResult) -> list[dict[str, Any]]:
 
 def _report(
     sets: list[MetricSet],
-    geo: Geometry,
+    plan: Plan,
     calib: CalibrationOptions,
     fit: cal.TemperatureFit | None,
-    layout: Layout,
     options: InputOptions,
-    inputs: str,
-    decided_by: str,
-    notes: list[str],
     whole: bool = True,
 ) -> CalibrationReport:
     """The report of ``sets`` (at the given temperature, then the fitted one). ``whole``:
     the rows the temperature was fitted on — else (a group) without the fit's own numbers."""
-    final = sets[-1]
+    final, geo = sets[-1], plan.geo
     metrics, warnings = _metrics(final)
-    classwise = final.classwise.compute()
-    per_class = [
-        {"name": name, "support": r.weight * (r.accuracy or 0.0), "ece": r.ece}
-        for name, r in zip(geo.classes, classwise.per_class, strict=True)
-    ]
-    task = "multilabel" if geo.kind == "multilabel" else (layout.task or "multiclass")
     report = CalibrationReport(
-        task=task,
+        task="multilabel" if geo.kind == "multilabel" else (plan.layout.task or "multiclass"),
         mode=geo.mode,
         strategy=calib.strategy,
         n_bins=calib.n_bins,
         n_samples=final.n_rows,
-        inputs=inputs,
-        inputs_decided_by=decided_by,
+        inputs=geo.inputs,
+        inputs_decided_by=plan.decided_by,
         temperature=fit.temperature if fit is not None else calib.temperature,
         metrics=metrics,
         bins=_bins(final.main.compute()),
-        per_class=per_class,
+        per_class=_per_class(final, geo.classes),
         source={"file": options.display, "labels_file": options.labels_path},
-        notes=notes,
+        notes=list(plan.notes),
     )
     if fit is not None:
-        before, _ = _metrics(sets[0])
-        report.before = {
-            **before,
-            "temperature": calib.temperature,
-            "bins": _bins(sets[0].main.compute()),
-        }
-        if whole:
-            report.fit = {
-                "temperature": fit.temperature,
-                "nll_before": fit.nll_before,
-                "nll_after": fit.nll_after,
-                "passes": fit.passes,
-                "converged": fit.converged,
-            }
-            warnings += list(fit.warnings)
-        if (
-            before["accuracy"] is not None
-            and metrics["accuracy"] is not None
-            and abs(before["accuracy"] - metrics["accuracy"]) > 1e-12
-        ):
-            warnings.append("accuracy changed with the temperature (ties in the scores?)")
+        warnings += _add_fit(report, sets[0], calib, fit if whole else None)
     if final.n_rows == 1:
         warnings.append("one row: the calibration metrics say little")
     report.warnings = list(dict.fromkeys(warnings))
     return report
+
+
+def _per_class(final: MetricSet, classes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """One-vs-rest ECE and support of every class."""
+    classwise = final.classwise.compute()
+    return [
+        {"name": name, "support": r.weight * (r.accuracy or 0.0), "ece": r.ece}
+        for name, r in zip(classes, classwise.per_class, strict=True)
+    ]
+
+
+def _add_fit(
+    report: CalibrationReport,
+    given: MetricSet,
+    calib: CalibrationOptions,
+    fit: cal.TemperatureFit | None,
+) -> list[str]:
+    """Set ``report.before`` (metrics at the given T) and, when ``fit`` (the rows it was fitted
+    on), ``report.fit``; returns the warnings they bring."""
+    before, _ = _metrics(given)
+    report.before = {
+        **before,
+        "temperature": calib.temperature,
+        "bins": _bins(given.main.compute()),
+    }
+    warnings = []
+    if fit is not None:
+        report.fit = {
+            "temperature": fit.temperature,
+            "nll_before": fit.nll_before,
+            "nll_after": fit.nll_after,
+            "passes": fit.passes,
+            "converged": fit.converged,
+        }
+        warnings += list(fit.warnings)
+    old, new = before["accuracy"], report.metrics["accuracy"]
+    if old is not None and new is not None and abs(old - new) > 1e-12:
+        warnings.append("accuracy changed with the temperature (ties in the scores?)")
+    return warnings

@@ -2,35 +2,48 @@
 
 ``run_check`` scores the file (``compute_score``), computes calibration metrics only when a
 check needs them (``ce_cli.report.calibrate``, imported lazily), evaluates every threshold, and
-compares with a baseline when one is given:
+compares with a baseline when one is given (``ce_cli.report.baseline``):
 
 - a JSON report written earlier by ``ce score`` / ``ce check --format json``: its numbers;
 - the previous model's predictions on the same rows: scored (and calibrated) with the same
-  options, in the same pass collecting bounded-memory group sums (``bootstrap.GroupSums``)
-  keyed by the id column, else the row number. The rows (and their labels) must match, or it
-  is an error. A paired Poisson bootstrap over the groups gives the 95 % interval of each
-  difference for ``loss``, ``accuracy``, ``class_loss[C]`` and ``class_recall[C]`` — exactly the
-  reported quantities, with sample weights and class weights (Σ s·l / Σ s·w_y).
+  options, in the same pass collecting bounded-memory group sums (``PairedRows``) keyed by the
+  id column, else the row number. The rows (and their labels) must match, or it is an error.
+  A paired Poisson bootstrap over the groups gives the 95 % interval of each difference.
 
-Regression checks: the loss always, every metric that has a threshold, and ``--compare``.
+Regression checks: the loss always, every metric that has a threshold, and every metric
+``--compare`` or ``--max-regression METRIC=X`` names; a comparison asked for by name that the
+baseline cannot make is an error. Rules and tolerances: ``ce_cli.report.check_rules``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ce_cli.core.bootstrap import GroupSums, Interval, groups_for, key_hashes, paired_intervals
+from ce_cli.core.bootstrap import GroupSums, Interval, groups_for, key_hashes
 from ce_cli.core.errors import CEError
 from ce_cli.core.group_keys import json_key, key_text
 from ce_cli.engine.loss_sums import RowTerms
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import InputOptions
+from ce_cli.report.baseline import (
+    LEVEL,
+    BaselineInfo,
+    bootstrap_intervals,
+    bootstrap_summary,
+    check_predictions_path,
+    check_same_rows,
+    check_same_scoring,
+    compare_reports,
+    is_report,
+    missing_comparison,
+    pair_rows,
+    read_baseline_report,
+    report_info,
+)
 from ce_cli.report.check_rules import (
     METRICS,
     BaselineReport,
@@ -39,7 +52,6 @@ from ce_cli.report.check_rules import (
     CheckResult,
     Margin,
     Threshold,
-    baseline_from_report,
     calibration_metrics,
     evaluate_regression,
     evaluate_threshold,
@@ -48,37 +60,17 @@ from ce_cli.report.check_rules import (
     margin_for,
     not_applicable,
     regression_keys,
+    requested_keys,
     score_metrics,
 )
 from ce_cli.report.score import ScoreOptions, ScoreReport, compute_score
 from ce_cli.report.view import SCHEMA_VERSION, Table, View
 
-LEVEL = 0.95
+if TYPE_CHECKING:
+    from ce_cli.io.ids import IdColumn
 
 
 # ---------------------------------------------------------------------- the report
-@dataclass
-class BaselineInfo:
-    file: str
-    kind: str  # report | predictions
-    metrics: dict[str, float | None]
-    report_kind: str | None = None  # score | check | calibration (kind 'report')
-    matched_by: str | None = None  # id | row order (kind 'predictions')
-    n_rows: int | None = None
-    bootstrap: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "kind": self.kind,
-            "report_kind": self.report_kind,
-            "matched_by": self.matched_by,
-            "n_rows": self.n_rows,
-            "bootstrap": self.bootstrap,
-            "metrics": self.metrics,
-        }
-
-
 @dataclass
 class CheckReport:
     checks: list[CheckResult]
@@ -256,29 +248,20 @@ class PairedRows:
         n_classes = len(classes) if self.per_class and self.single_label else 0
         groups = groups_for(n_classes)
         has_ids = batch.ids is not None
-        if has_ids:
-            self.id_type = str(getattr(batch.ids, "type", ""))
+        if batch.ids is not None:
+            self.id_type = batch.ids.type_name
         if self.keys in ("both", "id") and has_ids:
             self.by_id = GroupSums.empty(groups, n_classes)
         if self.keys in ("both", "row") or (self.keys == "id" and not has_ids):
             self.by_row = GroupSums.empty(groups, n_classes)
 
 
-def id_hashes(ids: Any, positions: np.ndarray) -> np.ndarray:
+def id_hashes(ids: IdColumn | None, positions: np.ndarray) -> np.ndarray:
     """64-bit hashes of the id column's values at these batch positions (integers by value,
-    anything else by its text; each distinct value of the batch is hashed once)."""
-    import pyarrow as pa
-
-    from ce_cli.io.convert import combine, dictionary_codes, numeric
-
-    arr = combine(ids)
-    if arr.null_count == 0 and pa.types.is_integer(arr.type):
-        return key_hashes(numeric(arr)[positions].astype(np.int64))
-    if arr.null_count == 0:
-        codes, values = dictionary_codes(arr)
-        return key_hashes(values)[codes[positions]]
-    values = arr.to_pylist()
-    return key_hashes([values[int(i)] for i in positions])
+    anything else by its text; each distinct value is hashed once)."""
+    assert ids is not None
+    codes, distinct = ids.codes(positions)
+    return key_hashes(distinct)[codes]
 
 
 # ---------------------------------------------------------------------- run_check
@@ -291,152 +274,27 @@ def run_check(
 ) -> CheckReport:
     """Score (and calibrate, if needed) the file, compare with the baseline, and judge.
 
+    The steps: plan (every option checked) → the current model's metrics → the baseline's
+    (a report's numbers, or its predictions scored and paired row by row) → the checks.
     Raises ``CEError`` for any error (bad options, unreadable input, a baseline on other
-    rows); a failed check is not an error — see ``CheckReport.passed``.
+    rows, a requested comparison the baseline cannot make); a failed check is not an error —
+    see ``CheckReport.passed``.
     """
     plan = make_plan(check or CheckOptions())
     score = dataclasses.replace(score or ScoreOptions(), reduction="mean", top=0)
-    base_report: BaselineReport | None = None
-    base_path = plan.baseline
-    if base_path is not None and _is_report(base_path):
-        base_report = _read_baseline_report(base_path)
-        if plan.fail_on == "significant":
-            raise CEError(
-                f"--fail-on significant needs a paired bootstrap on the same rows: pass the "
-                f"baseline model's predictions as --baseline, not a report ({base_path})"
-            )
-    predictions_baseline = base_path is not None and base_report is None
-    if predictions_baseline and options.group_by is not None:
-        raise CEError(
-            f"--group-by {options.group_by} with --baseline {base_path}: the paired comparison "
-            "of predictions is not made per group; pass a baseline report made with `ce score "
-            f"--group-by {options.group_by} --format json` instead"
-        )
-    if predictions_baseline and base_path is not None:
-        if base_path == "-":
-            raise CEError("--baseline -: the baseline must be a file (stdin is the candidate's)")
-        if not any(ch in base_path for ch in "*?[") and not Path(base_path).exists():
-            raise CEError(f"--baseline {base_path}: no such file")
-    if plan.needs_calibration and options.path == "-":
-        raise CEError(
-            "calibration metrics need a second pass over the file, and stdin can be read "
-            "once: save it to a file first"
-        )
-    sink = None
-    if predictions_baseline:
-        weighted_ce = score.alpha is not None and score.loss in ("auto", "ce")
-        sink = PairedRows("both", per_class=plan.per_class_regression or weighted_ce)
-
-    cand = compute_score(options, score, row_sink=sink)
-    classes = [c.name for c in cand.per_class]
-    thresholds = expand_classes(plan.thresholds, classes)
-    for metric in sorted(plan.metrics(), key=list(METRICS).index):
-        why = not_applicable(metric, cand.target_kind)
-        if why:
-            raise CEError(f"{cand.source.get('file', options.path)}: {why}")
-    metrics = score_metrics(cand.to_dict())
-    warnings = list(cand.warnings)
-    notes: list[str] = []
-    calibration = None
-    cal: dict[str, Any] = {}
-    if plan.needs_calibration:
-        cal, cal_warnings = _calibrate(options, plan, score)
-        metrics.update(calibration_metrics(cal))
-        warnings += [w for w in cal_warnings if w not in warnings]
-        calibration = {"n_bins": plan.n_bins, "strategy": plan.strategy}
-    groups = _group_metrics(cand, cal)
-
-    baseline: BaselineInfo | None = None
-    base_metrics: dict[str, float | None] = {}
-    intervals: dict[str, Interval | None] = {}
+    base_report = _read_baseline(plan, options)
+    rows = _row_sink(plan, score) if plan.baseline and base_report is None else None
+    current = _measure(options, plan, score, rows)
+    baseline = None
     if base_report is not None:
-        base_metrics = base_report.metrics
-        baseline = BaselineInfo(
-            base_report.path,
-            "report",
-            base_metrics,
-            report_kind=base_report.kind,
-            n_rows=base_report.n_used,
-        )
-        warnings += _compare_reports(base_report, cand, classes)
-    elif predictions_baseline:
-        assert base_path is not None and sink is not None
-        baseline, intervals, more = _predictions_baseline(
-            options, base_path, score, plan, cand, sink, thresholds, classes
-        )
-        base_metrics = baseline.metrics
-        warnings += more
-
-    def judge(
-        values: dict[str, float | None], base: dict[str, float | None] | None, where: str
-    ) -> list[CheckResult]:
-        """The thresholds, and the regressions when there is a baseline, on one set of rows."""
-        out = [
-            evaluate_threshold(t, values.get(t.key), (base or {}).get(t.key)) for t in thresholds
-        ]
-        if baseline is None or base is None:
-            return out
-        for key in regression_keys(plan, thresholds, classes):
-            b = base.get(key)
-            if b is None:
-                why = "no value" if key in base else "no such metric"
-                if where and key not in base_metrics:
-                    continue  # said once for all rows
-                warnings.append(
-                    f"baseline {baseline.file} has {why} for {key}{where}: not compared with it"
-                )
-                continue
-            out.append(
-                evaluate_regression(
-                    key,
-                    values.get(key),
-                    b,
-                    margin_for(key, plan.margins),
-                    fail_on=plan.fail_on,
-                    interval=intervals.get(key) if not where else None,
-                )
-            )
-        return out
-
-    checks = judge(metrics, base_metrics if baseline is not None else None, "")
-    for g in groups:
-        group, values = f"{options.group_by}={g.label}", g.metrics
-        base_group = None
-        if base_report is not None:
-            base_group = base_report.groups.get(group)
-            if base_group is None:
-                warnings.append(
-                    f"the baseline report {base_report.path} has no group {group}: "
-                    "its checks are not compared with the baseline"
-                )
-        checks += [c.in_group(group) for c in judge(values, base_group, f" in {group}")]
-    if baseline is not None:
-        notes.append(_regression_note(plan))
-    if groups:
-        notes.append(
-            f"every check also holds for each {options.group_by} on its own "
-            f"({len(groups)} groups; a group's checks are named [{options.group_by}=VALUE])"
-        )
-    return CheckReport(
-        checks=checks,
-        metrics=metrics,
-        task=cand.task,
-        target_kind=cand.target_kind,
-        n_samples=cand.n_samples,
-        n_used=cand.n_used,
-        loss_name=cand.loss_name,
-        loss_parameters=cand.parameters,
-        classes=classes,
-        fail_on=plan.fail_on,
-        baseline=baseline,
-        calibration=calibration,
-        config=config,
-        source={"file": options.display, "labels_file": options.labels_path},
-        notes=notes,
-        warnings=warnings,
-        group_by=options.group_by,
-        groups=groups,
-    )
+        baseline = _report_baseline(base_report, current)
+    elif rows is not None:
+        baseline = _predictions_baseline(options, plan, score, current, rows)
+    judge = _Judge(plan, current, baseline)
+    checks = judge.all_rows(current.metrics)
+    for g in current.groups:
+        checks += judge.group(f"{options.group_by}={g.label}", g.metrics)
+    return _check_report(options, plan, current, baseline, checks, judge.warnings, config)
 
 
 @dataclass
@@ -448,93 +306,142 @@ class GroupMetrics:
     metrics: dict[str, float | None]
 
 
-def _group_metrics(cand: ScoreReport, cal: dict[str, Any]) -> list[GroupMetrics]:
-    """The check metrics of each group (score, and calibration when computed); none without
-    --group-by. A group without a report has no values, so its thresholds fail."""
-    cal_groups = {key_text(g["value"]): g for g in cal.get("groups", []) if "error" not in g}
-    out = []
-    for g in cand.groups:
-        values = {} if g.report is None else score_metrics(g.report.to_dict())
-        if g.label in cal_groups:
-            values.update(calibration_metrics(cal_groups[g.label]))
-        out.append(GroupMetrics(json_key(g.key), g.label, values))
-    return out
+@dataclass
+class _Current:
+    """The current model's numbers: its score report and every metric a check needs."""
+
+    score: ScoreReport
+    classes: list[str]
+    thresholds: list[Threshold]  # [*] spelled out for these classes
+    metrics: dict[str, float | None]
+    groups: list[GroupMetrics]
+    calibration: dict[str, Any] | None  # {n_bins, strategy} when computed
+    warnings: list[str]
 
 
-def _regression_note(plan: CheckPlan) -> str:
-    margins = (
-        ", ".join(f"{'every metric' if k is None else k} {m}" for k, m in plan.margins.items())
-        or f"every metric {Margin()}"
-    )
-    how = (
-        "fail only when the whole 95% interval of the difference is worse than the margin"
-        if plan.fail_on == "significant"
-        else "fail when the value is worse than the baseline by more than the margin"
-    )
-    return (
-        "compared with the baseline: the loss, every metric with a threshold and --compare; "
-        f"margins: {margins}; {how}"
-    )
+@dataclass
+class _Baseline:
+    """The baseline's numbers, and what pairing gave: intervals, per-group metrics."""
+
+    info: BaselineInfo
+    intervals: dict[str, Interval | None] = field(default_factory=dict)
+    groups: dict[str, dict[str, float | None]] | None = None  # a report's 'COL=V' → metrics
+    warnings: list[str] = field(default_factory=list)
 
 
-def _is_report(path: str) -> bool:
-    return Path(path).suffix.lower() == ".json"
-
-
-def _read_baseline_report(path: str) -> BaselineReport:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CEError(f"--baseline {path}: cannot read it ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise CEError(f"--baseline {path}: not valid JSON ({exc})") from None
-    return baseline_from_report(data, path, SCHEMA_VERSION)
-
-
-def _compare_reports(base: BaselineReport, cand: ScoreReport, classes: list[str]) -> list[str]:
-    """A JSON baseline must describe the same loss and classes; row counts are only warned
-    about (a report has no rows to match)."""
-    where = f"--baseline {base.path}"
-    if base.loss_name is not None and base.loss_name != cand.loss_name:
+# ---------------------------------------------------------------------- steps
+def _read_baseline(plan: CheckPlan, options: InputOptions) -> BaselineReport | None:
+    """A JSON baseline, read; a predictions baseline, checked. Both before any pass."""
+    path = plan.baseline
+    report = None
+    if path is not None and is_report(path):
+        report = read_baseline_report(path)
+        if plan.fail_on == "significant":
+            raise CEError(
+                f"--fail-on significant needs a paired bootstrap on the same rows: pass the "
+                f"baseline model's predictions as --baseline, not a report ({path})"
+            )
+    elif path is not None:
+        check_predictions_path(path, options.group_by)
+    if plan.needs_calibration and options.path == "-":
         raise CEError(
-            f"{where}: its loss is {base.loss_name}, this check's is {cand.loss_name}; compare "
-            f"like with like (pass --loss {base.loss_name}, or recreate the baseline)"
+            "calibration metrics need a second pass over the file, and stdin can be read "
+            "once: save it to a file first"
         )
-    if base.classes and list(base.classes) != classes:
-        raise CEError(
-            f"{where}: its classes ({', '.join(base.classes)}) differ from this file's "
-            f"({', '.join(classes)})"
-        )
-    out = []
-    if base.parameters is not None and _params(base.parameters) != _params(cand.parameters):
-        out.append(
-            f"the baseline report {base.path} was computed with other loss parameters "
-            f"({json.dumps(base.parameters, sort_keys=True)}); its numbers may not compare"
-        )
-    if base.n_used is not None and base.n_used != cand.n_used:
-        out.append(
-            f"the baseline report {base.path} scored {base.n_used} rows, this file "
-            f"{cand.n_used}: is it the same evaluation set?"
-        )
-    return out
+    return report
 
 
-def _params(p: dict[str, Any]) -> str:
-    def rounded(v: Any) -> Any:
-        if isinstance(v, float):
-            return round(v, 12)
-        if isinstance(v, list):
-            return [rounded(x) for x in v]
-        return v
+def _row_sink(plan: CheckPlan, score: ScoreOptions) -> PairedRows:
+    """Per-row sums for pairing with a predictions baseline (per class when a per-class
+    metric is compared, or a class-weighted CE mean needs Σ s·w_y)."""
+    weighted_ce = score.alpha is not None and score.loss in ("auto", "ce")
+    return PairedRows("both", per_class=plan.per_class_regression or weighted_ce)
 
-    return json.dumps({k: rounded(v) for k, v in p.items()}, sort_keys=True)
+
+def _measure(
+    options: InputOptions, plan: CheckPlan, score: ScoreOptions, rows: PairedRows | None
+) -> _Current:
+    """Score the current model's predictions (feeding ``rows``), then calibrate if needed."""
+    report = compute_score(options, score, row_sink=rows)
+    classes = [c.name for c in report.per_class]
+    for metric in sorted(plan.metrics(), key=list(METRICS).index):
+        why = not_applicable(metric, report.target_kind)
+        if why:
+            raise CEError(f"{report.source.get('file', options.path)}: {why}")
+    metrics, cal, cal_warnings = _metrics(report, options, plan, score)
+    return _Current(
+        score=report,
+        classes=classes,
+        thresholds=expand_classes(plan.thresholds, classes),
+        metrics=metrics,
+        groups=_group_metrics(report, cal),
+        calibration=(
+            {"n_bins": plan.n_bins, "strategy": plan.strategy} if plan.needs_calibration else None
+        ),
+        warnings=report.warnings + [w for w in cal_warnings if w not in report.warnings],
+    )
+
+
+def _metrics(
+    report: ScoreReport, options: InputOptions, plan: CheckPlan, score: ScoreOptions
+) -> tuple[dict[str, float | None], dict[str, Any], list[str]]:
+    """A scored file's check metrics, with calibration's when a check needs them:
+    (metrics, the calibration report dict or {}, its warnings)."""
+    metrics = score_metrics(report.to_dict())
+    if not plan.needs_calibration:
+        return metrics, {}, []
+    cal, cal_warnings = _calibrate(options, plan, score)
+    metrics.update(calibration_metrics(cal))
+    return metrics, cal, cal_warnings
+
+
+def _report_baseline(base: BaselineReport, current: _Current) -> _Baseline:
+    """A JSON report as the baseline: its numbers (same loss and classes, or an error)."""
+    warnings = compare_reports(base, current.score, current.classes)
+    return _Baseline(report_info(base), groups=base.groups, warnings=warnings)
+
+
+def _predictions_baseline(
+    options: InputOptions,
+    plan: CheckPlan,
+    score: ScoreOptions,
+    current: _Current,
+    rows: PairedRows,
+) -> _Baseline:
+    """Score the baseline model's predictions on the same rows; match rows; bootstrap."""
+    assert plan.baseline is not None
+    path = plan.baseline
+    base_options = dataclasses.replace(options, path=path, more_paths=(), input_format=None)
+    base_rows = PairedRows("id" if rows.by_id is not None else "row", per_class=rows.per_class)
+    base = compute_score(base_options, score, row_sink=base_rows)
+    check_same_scoring(base, current.score, path, options.display)
+    warnings = [f"baseline: {w}" for w in base.warnings]
+    pair = pair_rows(rows, base_rows, path)
+    warnings += pair.warnings
+    check_same_rows(pair, options.display, path, (rows.id_type, base_rows.id_type))
+    metrics, _, cal_warnings = _metrics(base, base_options, plan, score)
+    warnings += [f"baseline: {w}" for w in cal_warnings]
+    info = BaselineInfo(
+        path, "predictions", metrics, matched_by=pair.matched_by, n_rows=pair.current.n_rows
+    )
+    intervals: dict[str, Interval | None] = {}
+    if plan.bootstrap > 0:
+        keys = regression_keys(plan, current.thresholds, current.classes)
+        reports = (current.score, base)
+        intervals = bootstrap_intervals(
+            keys, current.classes, reports, pair, plan.bootstrap, plan.seed
+        )
+        info.bootstrap, more = bootstrap_summary(
+            plan.bootstrap, plan.seed, pair.current.groups, intervals
+        )
+        warnings += more
+    return _Baseline(info, intervals=intervals, warnings=warnings)
 
 
 def _calibrate(
     options: InputOptions, plan: CheckPlan, score: ScoreOptions
 ) -> tuple[dict[str, Any], list[str]]:
+    """The calibration report (as a dict) and its warnings, with the check's bins."""
     try:
         from ce_cli.report.calibrate import CalibrationOptions, compute_calibration
     except ModuleNotFoundError as exc:
@@ -556,144 +463,146 @@ def _calibrate(
     return report.to_dict(), list(getattr(report, "warnings", []) or [])
 
 
-def _predictions_baseline(
-    options: InputOptions,
-    path: str,
-    score: ScoreOptions,
-    plan: CheckPlan,
-    cand: ScoreReport,
-    cand_rows: PairedRows,
-    thresholds: list[Threshold],
-    classes: list[str],
-) -> tuple[BaselineInfo, dict[str, Interval | None], list[str]]:
-    """Score the baseline's predictions on the same rows; match rows; bootstrap the deltas."""
-    base_options = dataclasses.replace(options, path=path, more_paths=(), input_format=None)
-    keys = "id" if cand_rows.by_id is not None else "row"
-    base_rows = PairedRows(keys, per_class=cand_rows.per_class)
-    base = compute_score(base_options, score, row_sink=base_rows)
-    where = f"--baseline {path}"
-    base_classes = [c.name for c in base.per_class]
-    if base_classes != classes:
-        raise CEError(
-            f"{where}: its classes ({', '.join(base_classes)}) differ from "
-            f"{options.display}'s ({', '.join(classes)}); a paired comparison needs the same "
-            "classes"
-        )
-    if base.loss_name != cand.loss_name:
-        raise CEError(
-            f"{where}: scored as {base.loss_name}, but {options.display} as {cand.loss_name}; "
-            "pass --loss to score both the same way"
-        )
-    warnings = [f"baseline: {w}" for w in base.warnings]
-    c_sums: GroupSums | None
-    b_sums: GroupSums | None
-    if base_rows.by_id is not None and cand_rows.by_id is not None:
-        c_sums, b_sums, matched = cand_rows.by_id, base_rows.by_id, "id"
-    else:
-        c_sums, b_sums, matched = cand_rows.by_row, base_rows.by_row, "row order"
-        if cand_rows.by_id is not None:
-            warnings.append(f"the baseline {path} has no id column: rows matched by their order")
-    if c_sums is None or b_sums is None:  # no used rows at all: compute_score raised already
-        raise CEError(f"{where}: no rows to compare")
-    _check_same_rows(c_sums, b_sums, matched, options.display, path, cand_rows, base_rows)
-    metrics = score_metrics(base.to_dict())
-    if plan.needs_calibration:
-        cal, cal_warnings = _calibrate(base_options, plan, score)
-        metrics.update(calibration_metrics(cal))
-        warnings += [f"baseline: {w}" for w in cal_warnings]
-    intervals: dict[str, Interval | None] = {}
-    bootstrap = None
-    if plan.bootstrap > 0:
-        intervals = _intervals(plan, thresholds, classes, cand, base, c_sums, b_sums)
-        bootstrap = {
-            "replicates": plan.bootstrap,
-            "seed": plan.seed,
-            "level": LEVEL,
-            "groups": c_sums.groups,
-            "metrics": sorted(k for k, v in intervals.items() if v is not None),
-        }
-        if plan.bootstrap < 200:
-            warnings.append(
-                f"--bootstrap {plan.bootstrap}: fewer than 200 replicates give a rough "
-                "95% interval; use 1000 or more"
+def _group_metrics(cand: ScoreReport, cal: dict[str, Any]) -> list[GroupMetrics]:
+    """The check metrics of each group (score, and calibration when computed); none without
+    --group-by. A group without a report has no values, so its thresholds fail."""
+    cal_groups = {key_text(g["value"]): g for g in cal.get("groups", []) if "error" not in g}
+    out = []
+    for g in cand.groups:
+        values = {} if g.report is None else score_metrics(g.report.to_dict())
+        if g.label in cal_groups:
+            values.update(calibration_metrics(cal_groups[g.label]))
+        out.append(GroupMetrics(json_key(g.key), g.label, values))
+    return out
+
+
+# ---------------------------------------------------------------------- judging
+class _Judge:
+    """Every check on one set of rows: the thresholds, and with a baseline the regressions
+    (the loss, every metric with a threshold, and every requested comparison)."""
+
+    def __init__(self, plan: CheckPlan, current: _Current, baseline: _Baseline | None) -> None:
+        self.plan = plan
+        self.thresholds = current.thresholds
+        self.baseline = baseline
+        self.keys = regression_keys(plan, current.thresholds, current.classes)
+        self.requested = requested_keys(plan, current.classes)
+        self.warnings = current.warnings + (baseline.warnings if baseline else [])
+
+    def all_rows(self, values: dict[str, float | None]) -> list[CheckResult]:
+        """The checks of every row; a requested comparison the baseline lacks is an error."""
+        if self.baseline is None:
+            return self._thresholds(values, None)
+        base = self.baseline.info.metrics
+        for key, origin in self.requested.items():
+            if base.get(key) is None:
+                raise CEError(missing_comparison(self.baseline.info, key, origin))
+        return self._thresholds(values, base) + self._regressions(values, base, "")
+
+    def group(self, group: str, values: dict[str, float | None]) -> list[CheckResult]:
+        """The checks of one group's rows (``COL=VALUE``), against the report's group."""
+        base = None
+        if self.baseline is not None and self.baseline.groups is not None:
+            base = self.baseline.groups.get(group)
+            if base is None:
+                self.warnings.append(
+                    f"the baseline report {self.baseline.info.file} has no group {group}: "
+                    "its checks are not compared with the baseline"
+                )
+        checks = self._thresholds(values, base)
+        if base is not None:
+            checks += self._regressions(values, base, f" in {group}")
+        return [c.in_group(group) for c in checks]
+
+    def _thresholds(
+        self, values: dict[str, float | None], base: dict[str, float | None] | None
+    ) -> list[CheckResult]:
+        base = base or {}
+        return [evaluate_threshold(t, values.get(t.key), base.get(t.key)) for t in self.thresholds]
+
+    def _regressions(
+        self, values: dict[str, float | None], base: dict[str, float | None], where: str
+    ) -> list[CheckResult]:
+        assert self.baseline is not None
+        out = []
+        for key in self.keys:
+            b = base.get(key)
+            if b is None:
+                self._not_compared(key, base, where)
+                continue
+            interval = self.baseline.intervals.get(key) if not where else None
+            margin = margin_for(key, self.plan.margins)
+            out.append(
+                evaluate_regression(
+                    key, values.get(key), b, margin, fail_on=self.plan.fail_on, interval=interval
+                )
             )
-    info = BaselineInfo(
-        path,
-        "predictions",
-        metrics,
-        matched_by=matched,
-        n_rows=c_sums.n_rows,
-        bootstrap=bootstrap,
-    )
-    return info, intervals, warnings
+        return out
 
-
-def _check_same_rows(
-    cand: GroupSums,
-    base: GroupSums,
-    matched: str,
-    file: str,
-    path: str,
-    cand_rows: PairedRows,
-    base_rows: PairedRows,
-) -> None:
-    where = f"--baseline {path}"
-    if cand.n_rows != base.n_rows:
-        raise CEError(
-            f"{where}: {base.n_rows} rows are scored there, {cand.n_rows} in {file} (rows "
-            f"matched by {matched}); the baseline must be the previous model's predictions on "
-            "the same rows"
-        )
-    if not cand.same_rows(base):
-        hint = ""
-        if matched == "id" and cand_rows.id_type != base_rows.id_type:
-            hint = f" (the id columns have different types: {cand_rows.id_type} and "
-            hint += f"{base_rows.id_type})"
-        raise CEError(
-            f"{where}: its rows differ from {file}'s (matched by {matched}){hint}; the baseline "
-            "must be the previous model's predictions on the same rows"
-        )
-    if not cand.same_labels(base):
-        raise CEError(
-            f"{where}: the same rows carry other labels than in {file} (matched by "
-            f"{matched}); compare both models on the same labelled evaluation set"
+    def _not_compared(self, key: str, base: dict[str, float | None], where: str) -> None:
+        """Warn that a metric (not asked for by name) is not compared: once for all rows."""
+        assert self.baseline is not None
+        if where and key not in self.baseline.info.metrics:
+            return  # said once for all rows
+        why = "no value" if key in base else "no such metric"
+        self.warnings.append(
+            f"baseline {self.baseline.info.file} has {why} for {key}{where}: not compared with it"
         )
 
 
-def _intervals(
+def _check_report(
+    options: InputOptions,
     plan: CheckPlan,
-    thresholds: list[Threshold],
-    classes: list[str],
-    cand: ScoreReport,
-    base: ScoreReport,
-    c_sums: GroupSums,
-    b_sums: GroupSums,
-) -> dict[str, Interval | None]:
-    """Paired bootstrap intervals for the compared metrics that are ratios of row sums."""
+    current: _Current,
+    baseline: _Baseline | None,
+    checks: list[CheckResult],
+    warnings: list[str],
+    config: str | None,
+) -> CheckReport:
+    notes = [_regression_note(plan)] if baseline is not None else []
+    if current.groups:
+        notes.append(
+            f"every check also holds for each {options.group_by} on its own "
+            f"({len(current.groups)} groups; a group's checks are named "
+            f"[{options.group_by}=VALUE])"
+        )
+    cand = current.score
+    return CheckReport(
+        checks=checks,
+        metrics=current.metrics,
+        task=cand.task,
+        target_kind=cand.target_kind,
+        n_samples=cand.n_samples,
+        n_used=cand.n_used,
+        loss_name=cand.loss_name,
+        loss_parameters=cand.parameters,
+        classes=current.classes,
+        fail_on=plan.fail_on,
+        baseline=None if baseline is None else baseline.info,
+        calibration=current.calibration,
+        config=config,
+        source={"file": options.display, "labels_file": options.labels_path},
+        notes=notes,
+        warnings=warnings,
+        group_by=options.group_by,
+        groups=current.groups,
+    )
 
-    def class_weight(report: ScoreReport) -> list[float] | None:
-        w = report.parameters.get("class_weight")
-        if w is not None and report.loss_name == "ce" and report.target_kind == "index":
-            return [float(x) for x in w]
-        return None
 
-    cw, bw = class_weight(cand), class_weight(base)
-    pairs = {}
-    for key in regression_keys(plan, thresholds, classes):
-        family, _, rest = key.partition("[")
-        try:
-            if family == "loss":
-                if (cw is not None or bw is not None) and c_sums.class_mass is None:
-                    continue
-                pairs[key] = (c_sums.parts("loss", class_weight=cw), b_sums.parts("loss", None, bw))
-            elif family == "accuracy" and cand.target_kind != "multi-hot":
-                pairs[key] = (c_sums.parts("accuracy"), b_sums.parts("accuracy"))
-            elif family in ("class_loss", "class_recall") and c_sums.class_mass is not None:
-                index = classes.index(rest[:-1])
-                pairs[key] = (c_sums.parts(family, index), b_sums.parts(family, index))
-        except ValueError:
-            continue
-    return paired_intervals(pairs, plan.bootstrap, plan.seed, LEVEL)
+def _regression_note(plan: CheckPlan) -> str:
+    margins = (
+        ", ".join(f"{'every metric' if k is None else k} {m}" for k, m in plan.margins.items())
+        or f"every metric {Margin()}"
+    )
+    how = (
+        "fail only when the whole 95% interval of the difference is worse than the margin"
+        if plan.fail_on == "significant"
+        else "fail when the value is worse than the baseline by more than the margin"
+    )
+    return (
+        "compared with the baseline: the loss, every metric with a threshold, --compare and "
+        f"--max-regression METRIC; margins: {margins}; {how}"
+    )
 
 
 __all__ = ["CheckOptions", "CheckReport", "PairedRows", "run_check"]

@@ -1,8 +1,8 @@
 """``ce check``'s rules: thresholds, configuration and baseline comparison.
 
-Pure logic over report dicts and numbers — no file is streamed here (``check_report.py`` runs
-the passes). Metric names, as ``--require``, ``--compare``, ``--max-regression`` and the JSON
-report's ``metrics`` spell them:
+Pure logic over report dicts and numbers — no file is streamed here (``report/check.py`` runs
+the passes, ``report/baseline.py`` pairs a baseline). Metric names, as ``--require``,
+``--compare``, ``--max-regression`` and the JSON report's ``metrics`` spell them:
 
 ==================  ======  ===========  ==================================================
 metric              better  from         meaning
@@ -22,7 +22,13 @@ A threshold is ``METRIC OP LIMIT`` with OP one of ``<= < >= >``. A regression ch
 the candidate with a baseline in the metric's direction: with margin m (absolute, or a
 percentage of |baseline|) it fails when the candidate is worse by more than m; with
 ``fail_on='significant'`` only when the whole bootstrap interval of the difference is worse
-than m.
+than m. Compared: the loss, every metric with a threshold, and every metric ``--compare`` or
+``--max-regression METRIC=X`` names (a comparison asked for by name that the baseline cannot
+make is an error, ``requested_keys``).
+
+Summation order (batch size, threads, engine) moves a metric by a few ulps, so every
+comparison is made up to ``rounding_tolerance(a, b) = 1e-12 · max(|a|, |b|, 1)``: a value that
+close to a limit counts as equal to it, and a regression must exceed m by more than that.
 """
 
 from __future__ import annotations
@@ -38,10 +44,10 @@ from typing import Any
 
 from ce_cli.core.errors import CEError
 from ce_cli.core.group_keys import key_text
+from ce_cli.core.vocab import STRATEGIES
 
 LOWER, HIGHER = "lower", "higher"
 FAIL_ON = ("value", "significant")
-STRATEGIES = ("uniform", "quantile")
 
 
 @dataclass(frozen=True)
@@ -243,18 +249,34 @@ def expand_classes(thresholds: Sequence[Threshold], classes: Sequence[str]) -> l
 
 def expand_keys(keys: Sequence[tuple[str, str | None]], classes: Sequence[str]) -> list[str]:
     """Metric keys with ``[*]`` spelled out per class (unknown classes are an error)."""
-    out: list[str] = []
-    for metric, cls in keys:
-        if cls == EVERY_CLASS:
-            out += [metric_key(metric, c) for c in classes]
-        elif cls is not None and cls not in classes:
-            raise CEError(
-                f"--compare {metric_key(metric, cls)}: no class {cls!r}; the classes are "
-                f"{', '.join(classes)}"
-            )
+    requests = [Comparison(m, c, f"--compare {metric_key(m, c)}") for m, c in keys]
+    return list(dict.fromkeys(key for key, _ in expand_requests(requests, classes)))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A metric the user asked to compare with the baseline, and the option that asked
+    (``--compare ece``, ``--max-regression class_loss=5%``); ``cls`` ``*`` is every class."""
+
+    metric: str
+    cls: str | None
+    origin: str
+
+
+def expand_requests(
+    requests: Sequence[Comparison], classes: Sequence[str]
+) -> list[tuple[str, str]]:
+    """(metric key, origin) per requested comparison, ``[*]`` spelled out per class; a class
+    that the file does not have is an error."""
+    out: list[tuple[str, str]] = []
+    for r in requests:
+        if r.cls == EVERY_CLASS:
+            out += [(metric_key(r.metric, c), r.origin) for c in classes]
+        elif r.cls is not None and r.cls not in classes:
+            raise CEError(f"{r.origin}: no class {r.cls!r}; the classes are {', '.join(classes)}")
         else:
-            out.append(metric_key(metric, cls))
-    return list(dict.fromkeys(out))
+            out.append((metric_key(r.metric, r.cls), r.origin))
+    return out
 
 
 # ---------------------------------------------------------------------- margins
@@ -285,37 +307,57 @@ def parse_margin(text: Any, where: str) -> Margin:
 def parse_margins(specs: MarginSpecs) -> dict[str | None, Margin]:
     """``0.01`` / ``2%`` (every compared metric) or ``METRIC=X`` (``class_loss=5%`` covers
     every class; ``class_loss[cat]=0.1`` one)."""
+    return {key: margin for key, margin, _ in _parsed_margins(specs)}
+
+
+def _parsed_margins(specs: MarginSpecs) -> list[tuple[str | None, Margin, str]]:
+    """(metric key or family, or None for every metric; margin; the text it came from)."""
+    out = []
+    for name, raw in _margin_items(specs):
+        where = "--max-regression " + (str(raw) if name is None else f"{name}={raw}")
+        out.append((_margin_key(name, where), parse_margin(raw, where), where))
+    return out
+
+
+def _margin_items(specs: MarginSpecs) -> list[tuple[str | None, Any]]:
     if specs is None:
-        return {}
-    items: list[tuple[str | None, Any]]
+        return []
     if isinstance(specs, bool):
         raise CEError(f"--max-regression: expected a number, X% or METRIC=X, not {specs!r}")
     if isinstance(specs, Mapping):
-        items = [(str(k), v) for k, v in specs.items()]
-    elif isinstance(specs, (int, float)):
-        items = [(None, specs)]
-    else:
-        items = []
-        for item in [specs] if isinstance(specs, str) else list(specs):
-            if isinstance(item, str) and "=" in item:
-                left, _, value = item.rpartition("=")
-                items.append((left.strip(), value.strip()))
-            else:
-                items.append((None, item))
-    out: dict[str | None, Margin] = {}
-    for name, raw in items:
-        where = "--max-regression " + (str(raw) if name is None else f"{name}={raw}")
-        key: str | None = None
-        if name is not None:
-            match = _METRIC_RE.match(name)
-            base = ALIASES.get(match.group(1).lower(), match.group(1).lower()) if match else ""
-            if match and match.group(2) is None and base in METRICS:
-                key = base  # a family name (class_loss) covers every class
-            else:
-                metric, cls = parse_metric(name, where)
-                key = metric_key(metric, cls)
-        out[key] = parse_margin(raw, where)
-    return out
+        return [(str(k), v) for k, v in specs.items()]
+    if isinstance(specs, (int, float)):
+        return [(None, specs)]
+    items: list[tuple[str | None, Any]] = []
+    for item in [specs] if isinstance(specs, str) else list(specs):
+        if isinstance(item, str) and "=" in item:
+            left, _, value = item.rpartition("=")
+            items.append((left.strip(), value.strip()))
+        else:
+            items.append((None, item))
+    return items
+
+
+def _margin_key(name: str | None, where: str) -> str | None:
+    if name is None:
+        return None
+    match = _METRIC_RE.match(name)
+    family = ALIASES.get(match.group(1).lower(), match.group(1).lower()) if match else ""
+    if match and match.group(2) is None and family in METRICS:
+        return family  # a family name (class_loss) covers every class
+    metric, cls = parse_metric(name, where)
+    return metric_key(metric, cls)
+
+
+def _margin_requests(margins: list[tuple[str | None, Margin, str]]) -> tuple[Comparison, ...]:
+    """A margin that names a metric asks to compare it (a per-class family: every class)."""
+    out = []
+    for key, _, where in margins:
+        if key is not None:
+            metric, _, rest = key.partition("[")
+            cls = rest[:-1] if rest else (EVERY_CLASS if METRICS[metric].per_class else None)
+            out.append(Comparison(metric, cls, where))
+    return tuple(out)
 
 
 def margin_for(key: str, margins: Mapping[str | None, Margin]) -> Margin:
@@ -360,23 +402,24 @@ class CheckPlan:
 
     thresholds: tuple[Threshold, ...]
     margins: dict[str | None, Margin]
-    compare: tuple[tuple[str, str | None], ...]
+    compare: tuple[tuple[str, str | None], ...]  # --compare, as (metric, class)
     baseline: str | None
     bootstrap: int
     seed: int
     fail_on: str
     n_bins: int
     strategy: str
+    requests: tuple[Comparison, ...] = ()  # --compare and every --max-regression METRIC=X
 
     def metrics(self) -> set[str]:
-        """Every metric (family) a threshold or --compare names."""
-        return {t.metric for t in self.thresholds} | {m for m, _ in self.compare}
+        """Every metric (family) a threshold, --compare or --max-regression names."""
+        return {t.metric for t in self.thresholds} | {r.metric for r in self.requests}
 
     @property
     def needs_calibration(self) -> bool:
         wanted = {t.metric for t in self.thresholds}
         if self.baseline:
-            wanted |= {m for m, _ in self.compare}
+            wanted |= {r.metric for r in self.requests}
         return any(METRICS[m].source == "calibration" for m in wanted)
 
     @property
@@ -384,11 +427,34 @@ class CheckPlan:
         if not self.baseline:
             return False
         return any(t.cls is not None for t in self.thresholds) or any(
-            c is not None for _, c in self.compare
+            r.cls is not None for r in self.requests
         )
 
 
 def make_plan(check: CheckOptions) -> CheckPlan:
+    """Parse and check every option before any file is read."""
+    thresholds = _thresholds(check)
+    compare = tuple(parse_metric(c, f"--compare {c}") for c in _strings(check.compare))
+    _check_modes(check)
+    margins = _parsed_margins(check.max_regression)
+    _check_baseline_given(check, bool(margins), bool(compare), bool(thresholds))
+    requests = tuple(Comparison(m, c, f"--compare {metric_key(m, c)}") for m, c in compare)
+    return CheckPlan(
+        thresholds=tuple(thresholds),
+        margins={key: margin for key, margin, _ in margins},
+        compare=compare,
+        baseline=check.baseline,
+        bootstrap=check.bootstrap,
+        seed=check.seed,
+        fail_on=check.fail_on,
+        n_bins=check.n_bins,
+        strategy=check.strategy,
+        requests=requests + _margin_requests(margins),
+    )
+
+
+def _thresholds(check: CheckOptions) -> list[Threshold]:
+    """The thresholds of the flags (--max-loss, …), of --require, and per class."""
     thresholds: list[Threshold] = []
     for name, metric, op in FLAG_THRESHOLDS:
         value = getattr(check, name)
@@ -401,7 +467,10 @@ def make_plan(check: CheckOptions) -> CheckPlan:
     thresholds += parse_class_specs(
         check.min_class_recall, "--min-class-recall", "class_recall", ">="
     )
-    compare = tuple(parse_metric(c, f"--compare {c}") for c in _strings(check.compare))
+    return thresholds
+
+
+def _check_modes(check: CheckOptions) -> None:
     if check.fail_on not in FAIL_ON:
         raise CEError(f"--fail-on must be one of {', '.join(FAIL_ON)}, not {check.fail_on!r}")
     if check.bootstrap < 0:
@@ -414,11 +483,16 @@ def make_plan(check: CheckOptions) -> CheckPlan:
         raise CEError(
             "--fail-on significant needs the bootstrap interval; --bootstrap 0 turns it off"
         )
-    margins = parse_margins(check.max_regression)
+
+
+def _check_baseline_given(
+    check: CheckOptions, margins: bool, compare: bool, thresholds: bool
+) -> None:
+    """Flags that compare with a baseline need one; and something must be checked."""
     if not check.baseline:
         for flag, given in (
-            ("--max-regression", bool(margins)),
-            ("--compare", bool(compare)),
+            ("--max-regression", margins),
+            ("--compare", compare),
             ("--fail-on significant", check.fail_on == "significant"),
         ):
             if given:
@@ -429,17 +503,6 @@ def make_plan(check: CheckOptions) -> CheckPlan:
             "--require 'METRIC<=X', …) or --baseline FILE, on the command line or in "
             "pyproject.toml [tool.ce.check] / ce.toml [check]"
         )
-    return CheckPlan(
-        thresholds=tuple(thresholds),
-        margins=margins,
-        compare=compare,
-        baseline=check.baseline,
-        bootstrap=check.bootstrap,
-        seed=check.seed,
-        fail_on=check.fail_on,
-        n_bins=check.n_bins,
-        strategy=check.strategy,
-    )
 
 
 def _strings(value: str | Sequence[str] | None) -> list[str]:
@@ -452,9 +515,18 @@ def regression_keys(
     plan: CheckPlan, thresholds: Sequence[Threshold], classes: Sequence[str]
 ) -> list[str]:
     """The metrics compared with a baseline: the loss always, every metric with a threshold
-    (per class: the classes it names), and every ``--compare`` metric."""
-    keys = ["loss"] + [t.key for t in thresholds] + expand_keys(plan.compare, classes)
+    (per class: the classes it names), and every metric ``--compare`` or ``--max-regression
+    METRIC=X`` names."""
+    keys = ["loss"] + [t.key for t in thresholds] + list(requested_keys(plan, classes))
     return list(dict.fromkeys(keys))
+
+
+def requested_keys(plan: CheckPlan, classes: Sequence[str]) -> dict[str, str]:
+    """The metric keys the user asked to compare, each with the option that asked first."""
+    out: dict[str, str] = {}
+    for key, origin in expand_requests(plan.requests, classes):
+        out.setdefault(key, origin)
+    return out
 
 
 # ---------------------------------------------------------------------- applicability
@@ -629,20 +701,99 @@ class CheckResult:
         )
 
 
+RELATIVE_TOLERANCE = 1e-12
+SCALE_FLOOR = 1.0
+
+
+def rounding_tolerance(a: float, b: float) -> float:
+    """How far apart two results of the same data may be from summation order alone:
+
+        tol(a, b) = 1e-12 · max(|a|, |b|, 1)
+
+    Batch size, threads and engine change the order in which float64 sums are added, which
+    moves a metric by a few ulps (~1e-16 relative), far below 1e-12. The floor of 1 (an
+    absolute 1e-12) covers metrics near 0, whose rounding error follows the size of the terms
+    summed (probabilities, losses of order 1), not the size of the result.
+    """
+    return RELATIVE_TOLERANCE * max(abs(a), abs(b), SCALE_FLOOR)
+
+
+def holds(value: float, op: str, limit: float) -> bool:
+    """``value op limit``, where values within ``rounding_tolerance`` of the limit count as
+    equal to it: ``<=`` and ``>=`` hold there, ``<`` and ``>`` do not, whatever the rounding."""
+    if abs(value - limit) <= rounding_tolerance(value, limit):
+        return op in ("<=", ">=")
+    return OPS[op](value, limit)
+
+
 def evaluate_threshold(t: Threshold, value: float | None, baseline: float | None) -> CheckResult:
+    """``value op limit`` (with ``holds``'s tolerance); ``baseline``, if any, is only shown."""
     delta = None if value is None or baseline is None else value - baseline
     if value is None:
         passed, message = False, f"{t.key} is undefined here, so {t.op} {t.limit:g} cannot hold"
     else:
-        passed = OPS[t.op](value, t.limit)
+        passed = holds(value, t.op, t.limit)
         message = (
             f"{t.key} = {value:.6g} {t.op} {t.limit:g}"
             if passed
             else f"{t.key} = {value:.6g} is {_FAILS[t.op]} the limit {t.limit:g} ({t.origin})"
         )
     return CheckResult(
-        t.name, "threshold", t.key, t.op, t.limit, value, passed, message, baseline, delta
+        name=t.name,
+        kind="threshold",
+        metric=t.key,
+        op=t.op,
+        threshold=t.limit,
+        value=value,
+        passed=passed,
+        message=message,
+        baseline=baseline,
+        delta=delta,
     )
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One metric against its baseline: worse means higher for a ``lower`` metric.
+
+    ``allowed`` is the margin m in the metric's units; a value passes when
+    ``worse_by(value) <= m + rounding_tolerance(value, baseline)``.
+    """
+
+    key: str
+    baseline: float
+    allowed: float
+    lower: bool
+
+    @classmethod
+    def of(cls, key: str, baseline: float, margin: Margin) -> Regression:
+        lower = METRICS[key.split("[", 1)[0]].better == LOWER
+        return cls(key, baseline, margin.absolute(baseline), lower)
+
+    @property
+    def bound(self) -> float:
+        """baseline + m (lower is better) or baseline − m."""
+        return self.baseline + self.allowed if self.lower else self.baseline - self.allowed
+
+    @property
+    def op(self) -> str:
+        return "<=" if self.lower else ">="
+
+    @property
+    def direction(self) -> str:
+        """The worse direction, as a message says it."""
+        return "higher" if self.lower else "lower"
+
+    def worse_by(self, value: float) -> float:
+        return value - self.baseline if self.lower else self.baseline - value
+
+    def within(self, worse_by: float, value: float) -> bool:
+        """``worse_by`` is at most the margin, up to rounding (NaN is not)."""
+        return worse_by <= self.allowed + rounding_tolerance(value, self.baseline)
+
+    def exceeds(self, worse_by: float, value: float) -> bool:
+        """``worse_by`` is more than the margin, beyond rounding (NaN is not)."""
+        return worse_by > self.allowed + rounding_tolerance(value, self.baseline)
 
 
 def evaluate_regression(
@@ -655,99 +806,83 @@ def evaluate_regression(
     interval: Any = None,
 ) -> CheckResult:
     """Fail when ``value`` is worse than ``baseline`` by more than the margin (or, with
-    ``fail_on='significant'`` and an interval, when all of the interval is)."""
-    metric = METRICS[key.split("[", 1)[0]]
-    lower = metric.better == LOWER
-    m = margin.absolute(baseline)
-    bound = baseline + m if lower else baseline - m
-    op = "<=" if lower else ">="
-    name = f"{key} vs baseline"
-    ci = None
-    if interval is not None:
-        ci = {
-            "estimate": interval.estimate,
-            "low": interval.low,
-            "high": interval.high,
-            "level": interval.level,
-            "replicates": interval.replicates,
-        }
+    ``fail_on='significant'`` and an interval, when all of the interval is), each up to
+    ``rounding_tolerance`` so that summation order alone never decides."""
+    rule = Regression.of(key, baseline, margin)
+    decided_by = "value"
     if value is None:
-        return CheckResult(
-            name,
-            "regression",
-            key,
-            op,
-            bound,
-            None,
-            False,
-            f"{key} is undefined here (baseline {baseline:.6g})",
-            baseline,
-            None,
-            str(margin),
-            ci,
-        )
-    delta = value - baseline
-    worse_by = delta if lower else -delta
-    by_value = worse_by <= m
-    direction = "higher" if lower else "lower"
-    if fail_on == "significant" and interval is not None:
-        # worse by more than m over the whole interval
-        best_case = interval.low if lower else -interval.high
-        passed = not best_case > m
-        level = f"{interval.level:.0%}"
-        span = f"[{interval.low:+.6g}, {interval.high:+.6g}]"
-        if passed and not by_value:
-            message = (
-                f"{key} = {value:.6g} is worse than the baseline {baseline:.6g} by "
-                f"{worse_by:.6g}, but the {level} interval of the difference {span} reaches "
-                f"the allowed {m:.6g}: not significant"
-            )
-        elif passed:
-            message = f"{key} = {value:.6g}, baseline {baseline:.6g}, difference {span} ({level})"
-        else:
-            message = (
-                f"{key} = {value:.6g} is {direction} than the baseline {baseline:.6g}: the "
-                f"{level} interval of the difference {span} is worse than the allowed "
-                f"{m:.6g} throughout"
-            )
-        return CheckResult(
-            name,
-            "regression",
-            key,
-            op,
-            bound,
-            value,
-            passed,
-            message,
-            baseline,
-            delta,
-            str(margin),
-            ci,
-            "interval",
-        )
-    if by_value:
-        message = f"{key} = {value:.6g}, baseline {baseline:.6g} (allowed {op} {bound:.6g})"
+        passed, message = False, f"{key} is undefined here (baseline {baseline:.6g})"
+    elif fail_on == "significant" and interval is not None:
+        passed, message = _judged_by_interval(rule, value, interval)
+        decided_by = "interval"
     else:
-        message = (
-            f"{key} = {value:.6g} is {direction} than the baseline {baseline:.6g} by "
-            f"{worse_by:.6g} (allowed {m:.6g})"
-        )
-    if fail_on == "significant":
-        message += "; no bootstrap interval for this metric: compared by value"
+        passed, message = _judged_by_value(rule, value)
+        if fail_on == "significant":
+            message += "; no bootstrap interval for this metric: compared by value"
     return CheckResult(
-        name,
-        "regression",
-        key,
-        op,
-        bound,
-        value,
-        by_value,
-        message,
-        baseline,
-        delta,
-        str(margin),
-        ci,
+        name=f"{key} vs baseline",
+        kind="regression",
+        metric=key,
+        op=rule.op,
+        threshold=rule.bound,
+        value=value,
+        passed=passed,
+        message=message,
+        baseline=baseline,
+        delta=None if value is None else value - baseline,
+        margin=str(margin),
+        ci=_ci(interval),
+        decided_by=decided_by,
     )
+
+
+def _judged_by_value(rule: Regression, value: float) -> tuple[bool, str]:
+    worse_by = rule.worse_by(value)
+    if rule.within(worse_by, value):
+        return True, (
+            f"{rule.key} = {value:.6g}, baseline {rule.baseline:.6g} "
+            f"(allowed {rule.op} {rule.bound:.6g})"
+        )
+    return False, (
+        f"{rule.key} = {value:.6g} is {rule.direction} than the baseline {rule.baseline:.6g} "
+        f"by {worse_by:.6g} (allowed {rule.allowed:.6g})"
+    )
+
+
+def _judged_by_interval(rule: Regression, value: float, interval: Any) -> tuple[bool, str]:
+    """Fail only when even the best end of the interval of the difference is worse than m."""
+    best_case = interval.low if rule.lower else -interval.high
+    passed = not rule.exceeds(best_case, value)
+    key, base, m = rule.key, rule.baseline, rule.allowed
+    level = f"{interval.level:.0%}"
+    span = f"[{interval.low:+.6g}, {interval.high:+.6g}]"
+    if not passed:
+        return False, (
+            f"{key} = {value:.6g} is {rule.direction} than the baseline {base:.6g}: the "
+            f"{level} interval of the difference {span} is worse than the allowed {m:.6g} "
+            "throughout"
+        )
+    worse_by = rule.worse_by(value)
+    if rule.within(worse_by, value):
+        return True, f"{key} = {value:.6g}, baseline {base:.6g}, difference {span} ({level})"
+    return True, (
+        f"{key} = {value:.6g} is worse than the baseline {base:.6g} by {worse_by:.6g}, but the "
+        f"{level} interval of the difference {span} reaches the allowed {m:.6g}: not "
+        "significant"
+    )
+
+
+def _ci(interval: Any) -> dict[str, float] | None:
+    """The interval as the report's ``ci`` block."""
+    if interval is None:
+        return None
+    return {
+        "estimate": interval.estimate,
+        "low": interval.low,
+        "high": interval.high,
+        "level": interval.level,
+        "replicates": interval.replicates,
+    }
 
 
 # ---------------------------------------------------------------------- configuration

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ce_cli.core.errors import CEError
 from ce_cli.core.weights import (
     SCHEMES,
     class_weights,
@@ -152,9 +153,12 @@ class WeightsReport:
 def compute_weights(
     options: InputOptions, scheme: str = "balanced", beta: float = 0.999
 ) -> WeightsReport:
-    """Read the labels (streaming) and return class frequencies and weights."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    """Read the labels (streaming) and return class frequencies and weights.
+
+    Nothing counted (every row left out, or every sample weight 0) is an error: every weight
+    would be undefined. With ``--group-by`` an empty group only gets a warning.
+    """
+    _check(scheme, beta)
     dataset = Dataset(options, read_preds=False)
     layout, classes = dataset.layout, dataset.layout.classes
     inputs = {
@@ -162,27 +166,51 @@ def compute_weights(
         "labels_file": options.labels_path,
         "label_columns": layout.label_cols,
     }
+
+    def build(counts: ClassCounts) -> WeightsReport:
+        return build_report(counts, layout, scheme, beta, inputs)
+
+    def make() -> ClassCounter:
+        return ClassCounter(classes)
+
     if options.group_by is None:
-        counter = runner.accumulate(
-            dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
-        )
-        return build_report(counter.compute(), layout, scheme, beta, inputs)
-    by = runner.accumulate_by_group(
-        dataset, lambda: ClassCounter(classes), ClassCounter.update, options, "counting"
-    )
-    counts = by.total().compute()
-    report = build_report(counts, layout, scheme, beta, inputs)
-    attach(
-        report,
-        options.group_by,
-        build_groups(
-            by,
-            lambda counter: build_report(
-                counter.compute().aligned(counts.names), layout, scheme, beta, inputs
-            ),
-        ),
-    )
+        counter = runner.accumulate(dataset, make, ClassCounter.update, options, "counting")
+        return build(_counted(counter.compute(), layout))
+    by = runner.accumulate_by_group(dataset, make, ClassCounter.update, options, "counting")
+    counts = _counted(by.total().compute(), layout)
+    report = build(counts)
+    groups = build_groups(by, lambda counter: build(counter.compute().aligned(counts.names)))
+    attach(report, options.group_by, groups)
     return report
+
+
+def _check(scheme: str, beta: float) -> None:
+    """The options a library caller could get wrong (the CLI's types check them first)."""
+    if scheme not in SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
+    if not 0 <= beta < 1:
+        raise CEError(f"--beta must be in [0, 1), not {beta}")
+
+
+def _counted(counts: ClassCounts, layout: Layout) -> ClassCounts:
+    """``counts``, unless nothing was counted: then every weight is undefined, an error."""
+    if counts.n_rows == 0:
+        why = "every row was left out: " + "; ".join(_left_out(counts, layout))
+    elif counts.total == 0:
+        why = f"every used row has sample weight 0 (--weight-col {layout.weight_col})"
+    else:
+        return counts
+    raise CEError(f"{layout.label_file}: no class counts, so no class weights: {why}")
+
+
+def _left_out(counts: ClassCounts, layout: Layout) -> list[str]:
+    """What left the rows out, with the options that did it."""
+    out = []
+    if counts.n_ignored:
+        out.append(f"{counts.n_ignored} rows with label {layout.ignore_index} (--ignore-index)")
+    if counts.n_masked:
+        out.append(f"{counts.n_masked} rows with a false {layout.mask_col} (--mask-col)")
+    return out or ["no row passed --where"]
 
 
 def build_report(
@@ -190,6 +218,35 @@ def build_report(
 ) -> WeightsReport:
     """Weights and warnings from merged class counts (pure: no I/O)."""
     task = finalize_task(layout, len(counts.names))
+    multilabel = task == "multilabel"
+    report = WeightsReport(
+        task=task,
+        target_kind=layout.target_kind,
+        scheme=scheme,
+        beta=beta if scheme == "effective" else None,
+        n_samples=counts.n_rows,
+        total_weight=counts.total,
+        classes=_class_rows(counts, task, scheme, beta),
+        imbalance_ratio=finite_or_none(imbalance_ratio(counts.counts)),
+        normalized_entropy=finite_or_none(
+            normalized_entropy(counts.counts, counts.total, multilabel)
+        ),
+        n_ignored=counts.n_ignored,
+        n_masked=counts.n_masked,
+        inputs=inputs,
+        notes=list(layout.notes)
+        + (
+            ["soft targets: counts are sums of the label probabilities"]
+            if layout.target_kind == "soft"
+            else []
+        ),
+    )
+    report.warnings = _warnings(report, counts, layout)
+    return report
+
+
+def _class_rows(counts: ClassCounts, task: str, scheme: str, beta: float) -> list[ClassWeight]:
+    """Count, frequency, weight and pos_weight of every class (None where undefined)."""
     multilabel = task == "multilabel"
     weights = class_weights(counts.counts, counts.total, scheme, beta)
     pos = pos_weights(counts.counts, counts.total)
@@ -209,30 +266,7 @@ def build_report(
                 finite_or_none(pw),
             )
         )
-    report = WeightsReport(
-        task=task,
-        target_kind=layout.target_kind,
-        scheme=scheme,
-        beta=beta if scheme == "effective" else None,
-        n_samples=counts.n_rows,
-        total_weight=counts.total,
-        classes=rows,
-        imbalance_ratio=finite_or_none(imbalance_ratio(counts.counts)),
-        normalized_entropy=finite_or_none(
-            normalized_entropy(counts.counts, counts.total, multilabel)
-        ),
-        n_ignored=counts.n_ignored,
-        n_masked=counts.n_masked,
-        inputs=inputs,
-        notes=list(layout.notes)
-        + (
-            ["soft targets: counts are sums of the label probabilities"]
-            if layout.target_kind == "soft"
-            else []
-        ),
-    )
-    report.warnings = _warnings(report, counts, layout)
-    return report
+    return rows
 
 
 def _warnings(report: WeightsReport, counts: ClassCounts, layout: Layout) -> list[str]:

@@ -138,6 +138,35 @@ case(
     accuracy=accuracy_score(yp, p.argmax(1), sample_weight=mp["weight"].to_numpy()),
 )
 
+# --temperature T on probabilities: log p / T, then a log-softmax (as calibrate does)
+EPS = float(np.finfo(np.float64).eps)
+logp_t = t(np.log(np.clip(p.astype(np.float64), EPS, 1 - EPS)))
+yp_t = torch.as_tensor(yp)
+case(
+    "probs temperature",
+    ["sample_data/multiclass.parquet", "--temperature", "2"],
+    F.cross_entropy(logp_t / 2, yp_t).item(),
+    F.cross_entropy(logp_t / 2, yp_t, reduction="sum").item(),
+    accuracy=accuracy_score(yp, p.argmax(1)),
+)
+# sample weights s: the mean is Σ s·l / Σ s (scikit-learn); the other convention Σ s·l / N
+sw = t(mp["weight"].to_numpy())
+ce_rows = F.cross_entropy(logp_t, yp_t, reduction="none")
+case(
+    "probs sample weight other convention",
+    ["sample_data/multiclass.parquet", "--weight-col", "weight"],
+    ((ce_rows * sw).sum() / sw.sum()).item(),
+    other=(ce_rows * sw).mean().item(),
+)
+# class weights w and sample weights s: PyTorch's Σ s·w_y·l / Σ s·w_y; the other Σ s·w_y·l / N
+cw_rows = F.cross_entropy(logp_t, yp_t, weight=t(w), reduction="none")
+case(
+    "probs class and sample weights",
+    ["sample_data/multiclass.parquet", "--weight-col", "weight", "--alpha", wl],
+    ((cw_rows * sw).sum() / (sw * t(w)[yp_t]).sum()).item(),
+    other=(cw_rows * sw).mean().item(),
+)
+
 # ---------------------------------------------------------------- binary
 bn = pd.read_csv(DATA / "binary.csv")
 z, yb = t(bn["logit"].to_numpy()), t(bn["label"].to_numpy())
@@ -187,6 +216,20 @@ case(
     "binary log_loss probs",
     ["sample_data/binary_probs.parquet"],
     log_loss(bp["label"].to_numpy(), bp["prob"].to_numpy().astype(np.float64)),
+)
+
+# --temperature T on one probability column: logit(p) / T, then BCE with logits
+bp64 = np.clip(bp["prob"].to_numpy().astype(np.float64), EPS, 1 - EPS)
+zb_t, yb_t = t(np.log(bp64) - np.log1p(-bp64)), t(bp["label"].to_numpy())
+case(
+    "binary probs temperature",
+    ["sample_data/binary_probs.parquet", "--temperature", "2"],
+    F.binary_cross_entropy_with_logits(zb_t / 2, yb_t).item(),
+)
+case(
+    "binary probs focal temperature",
+    ["sample_data/binary_probs.parquet", "--loss", "focal", "--temperature", "0.5"],
+    sigmoid_focal_loss(zb_t / 0.5, yb_t).mean().item(),
 )
 
 # ---------------------------------------------------------------- multi-label

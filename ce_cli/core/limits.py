@@ -1,0 +1,15 @@
+"""Bounds on sizes a user (or a file) can ask for, checked before anything is allocated.
+
+Kept free of heavy imports so the CLI's option types can use them without slowing ``ce --help``.
+"""
+
+from __future__ import annotations
+
+MAX_THREADS = 64
+"""``--threads``: more worker threads than this only exhausts the process: each has a stack and
+its own accumulators (measured under ``prlimit --as=4000000000``: 96 threads with ``--bins
+10000`` fail to start). The default, 0, is every core."""
+
+MAX_BINS = 10_000
+"""``--bins``: calibration bins; more than this say nothing a reliability table can show, and the
+per-class bins (``classes × bins``) grow with it."""

@@ -1,0 +1,73 @@
+"""Decisions shared by the commands, taken once before the first batch is scored.
+
+- ``class_set``: the classes the prediction columns score;
+- ``decide_inputs``: logits or probabilities, and what said so;
+- ``data_shape``: which of the four (targets, predictions) shapes the file has — multiclass,
+  binary with one column, multi-label, soft targets — with the column count checked against the
+  class count.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ce_cli.core.errors import CEError
+from ce_cli.core.vocab import DataShape, InputKind, TargetKind
+from ce_cli.io.batch import Batch
+from ce_cli.io.layout import Layout
+
+
+def class_set(layout: Layout) -> tuple[str, ...]:
+    """The class names, in prediction-column order."""
+    if layout.classes is None:
+        raise CEError(
+            f"{layout.label_file}: the class set is unknown (string labels and one prediction "
+            "column); pass --classes NEG,POS to say which class the column scores"
+        )
+    return layout.classes
+
+
+def decide_inputs(layout: Layout, first: Batch, requested: str) -> tuple[InputKind, str]:
+    """(logits | probs, how it was decided) — once, before the first batch is scored.
+
+    An explicit ``--inputs`` wins; then the column prefix (``logit_*`` / ``prob_*``); then the
+    first batch: any finite value outside [0, 1] means logits.
+    """
+    if requested != InputKind.AUTO:
+        kind = InputKind.parse(requested, "--inputs")
+        return kind, f"--inputs {kind}"
+    assert layout.preds is not None
+    hint = layout.preds.kind_hint
+    if hint is not None:
+        named = f"{layout.preds.prefix}*" if layout.preds.prefix else layout.preds.names[0]
+        return InputKind(hint), f"the column name {named}"
+    preds = first.preds
+    assert preds is not None
+    finite = preds[np.isfinite(preds)]
+    if finite.size and (finite.min() < 0 or finite.max() > 1):
+        return InputKind.LOGITS, "values outside [0, 1] in the first batch"
+    return InputKind.PROBS, "every value of the first batch in [0, 1]"
+
+
+def data_shape(layout: Layout, n_cols: int, n_classes: int) -> DataShape:
+    """The shape of targets and predictions, once ``n_cols`` was checked against ``n_classes``."""
+    file, k, c = layout.pred_file, n_cols, n_classes
+    if layout.target_kind == TargetKind.MULTI_HOT:
+        if k != c:
+            raise CEError(f"{file}: {k} prediction columns for {c} labels; they must match")
+        return DataShape.MULTILABEL
+    if k == 1:
+        if c != 2:
+            raise CEError(
+                f"{file}: one prediction column but {c} classes; a single column "
+                "scores binary data (pass one column per class)"
+            )
+        if layout.target_kind == TargetKind.SOFT:
+            raise CEError(f"{file}: soft targets need one prediction column per class")
+        return DataShape.BINARY
+    if k != c:
+        raise CEError(
+            f"{file}: {k} prediction columns for {c} classes "
+            f"({', '.join(layout.classes or ())}); they must match one to one"
+        )
+    return DataShape.SOFT if layout.target_kind == TargetKind.SOFT else DataShape.MULTICLASS
