@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import assert_user_error, run, sample
+from conftest import assert_user_error, run, run_json, sample
 
 ANIMALS = ["cat", "dog", "bird", "fish", "horse"]
 
@@ -333,3 +333,27 @@ def test_the_largest_allowed_options_fit_in_4_gb() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["n_bins"] == MAX_BINS
+
+
+def test_probability_rows_off_the_simplex_are_renormalised_and_said(tmp_path: Path) -> None:
+    """calibrate takes p as q = p / Σp: the same metrics as the renormalised file, and a warning
+    counting the rows it changed (ce score scores them as given)."""
+    rows = [(0, 0.5, 0.3, 0.1), (1, 0.2, 0.7, 0.1), (2, 0.1, 0.1, 0.8), (0, 0.6, 0.3, 0.1)]
+    raw, fixed = tmp_path / "raw.csv", tmp_path / "fixed.csv"
+    header = "label,prob_a,prob_b,prob_c\n"
+    raw.write_text(header + "".join(f"{y},{a},{b},{c}\n" for y, a, b, c in rows))
+    fixed.write_text(
+        header
+        + "".join(
+            f"{y},{a / (a + b + c)!r},{b / (a + b + c)!r},{c / (a + b + c)!r}\n"
+            for y, a, b, c in rows
+        )
+    )
+    got, want = run_json("calibrate", str(raw)), run_json("calibrate", str(fixed))
+    for key in ("ece", "nll", "brier"):
+        assert got[key] == pytest.approx(want[key], rel=1e-12)
+    assert (
+        "1 probability rows do not sum to 1; calibration takes each as q = p / Σp (softmax of "
+        "log p), while ce score scores them as given"
+    ) in got["warnings"]
+    assert not any("do not sum to 1" in w for w in want["warnings"])

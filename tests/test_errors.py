@@ -365,7 +365,7 @@ RANGE_ERRORS = [
     ),
     (["score", "--top", "-1"], "'--top': -1 is not in the range x>=0"),
     (["weights", "--batch-size", "0"], "'--batch-size': 0 is not in the range x>=1"),
-    (["weights", "--num-classes", "0"], "'--num-classes': 0 is not in the range x>=1"),
+    (["weights", "--num-classes", "0"], "'--num-classes': 0 is not in the range 1<=x<=16777216"),
     (["score", "--temperature", "0"], "'--temperature': must be a finite number > 0, not 0"),
     (
         ["calibrate", "--temperature", "nan"],
@@ -483,3 +483,44 @@ def test_read_only_directory_is_one_line(tmp_path: Path, monkeypatch: pytest.Mon
         f"ce: error: -o {out}: cannot write: Read-only file system"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_check_outputs_on_a_full_or_closed_stdout_are_one_line() -> None:
+    """ce check writes through the same guarded paths as the other commands."""
+    f = sample("multiclass.csv")
+    err = subprocess.PIPE
+    before = os.stat("/dev/full")
+    with open("/dev/full", "w") as full:
+        proc = _ce("check", f, "--max-loss", "5", stdout=full, stderr=err)
+    assert _os_error(proc) == "ce: error: stdout: cannot write: No space left on device"
+    for flag in ("-o", "--junit"):
+        proc = _ce("check", f, "--max-loss", "5", flag, "/dev/full", "--format", "json", stderr=err)
+        assert (
+            _os_error(proc) == f"ce: error: {flag} /dev/full: cannot write: No space left on device"
+        )
+    assert os.stat("/dev/full").st_rdev == before.st_rdev  # written into, never replaced
+    closed = _ce("check", f, "--max-loss", "5", stderr=err, preexec_fn=lambda: os.close(1))
+    assert _os_error(closed) == "ce: error: stdout: closed; pass -o FILE, or leave stdout open"
+
+
+@pytest.mark.parametrize("threads", [-3, 100_000])
+def test_library_threads_are_bounded(threads: int) -> None:
+    from ce_cli import InputOptions, compute_weights
+    from ce_cli.core.errors import CEError
+
+    with pytest.raises(
+        CEError, match=rf"^--threads must be in 0 … 64 \(0: every core\), not {threads}$"
+    ):
+        compute_weights(InputOptions(sample("multiclass.csv"), threads=threads))
+
+
+def test_class_count_a_user_asks_for_is_bounded() -> None:
+    from ce_cli import InputOptions, LabelOptions, compute_weights
+    from ce_cli.core.errors import CEError
+
+    huge = LabelOptions(num_classes=10**12)
+    with pytest.raises(CEError, match=r"^--num-classes must be in 1 … 16777216, not 10{12}$"):
+        compute_weights(InputOptions(sample("multiclass.csv"), label=huge))
+    line = _the_line(run("weights", sample("multiclass.csv"), "--num-classes", str(10**12)))
+    assert "--num-classes" in line and "16777216" in line

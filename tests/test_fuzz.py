@@ -9,6 +9,8 @@ For each generated file and option set, whatever the outcome:
     that the data injected (a name holding ``\\nINJECT`` or ``\\n::``) starts a line.
 
 ``CE_FUZZ_EXAMPLES`` sets the examples per test (default 40, a few seconds; try 2000 locally).
+The whole module also runs once under ``prlimit --as=4000000000``: no input of a few KB makes
+ce die of memory.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import hashlib
 import io
 import os
 import re
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import SAMPLES, run
+import pytest
+from conftest import ROOT, SAMPLES, run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +37,11 @@ EXAMPLES = int(os.environ.get("CE_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
     derandomize=os.environ.get("CE_FUZZ_RANDOM") != "1",
 )
 # C0 controls but \t and \n, DEL, C1 controls, and the Unicode line/paragraph separators
@@ -192,3 +202,30 @@ def test_hostile_parquet_names(
     classes: list[str], labels: list[int], command: list[str], fmt: list[str]
 ) -> None:
     exercise(hostile_parquet(classes, labels), ".parquet", command, fmt, False)
+
+
+@pytest.mark.skipif(os.environ.get("CE_FUZZ_INNER") == "1", reason="this is the inner run")
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs util-linux prlimit")
+def test_the_fuzz_suite_within_4_gb_of_address_space() -> None:
+    env = {**os.environ, "CE_FUZZ_INNER": "1", "CE_FUZZ_EXAMPLES": str(min(EXAMPLES, 20))}
+    proc = subprocess.run(
+        [
+            "prlimit",
+            "--as=4000000000",
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            str(Path(__file__)),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "passed" in proc.stdout and "MemoryError" not in proc.stdout

@@ -10,7 +10,6 @@ import contextlib
 import difflib
 import os
 import shutil
-import sys
 import time
 from typing import Any
 
@@ -25,6 +24,7 @@ from ce_cli.cli.options import (
     output_options,
     stack,
 )
+from ce_cli.cli.output import to_stdout, write_file
 from ce_cli.core.errors import CEError
 from ce_cli.core.vocab import OUTPUT_FORMATS
 from ce_cli.report.check_rules import FLAG_THRESHOLDS, Config, config_list, find_config, read_config
@@ -299,25 +299,18 @@ def _render(report: Any, fmt: str, *, color: bool = False, width: int | None = N
 
 
 def _emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -> None:
-    from ce_cli.render.formats import (
-        format_for_path,
-        guard_stdout,
-        use_color,
-        write_atomic,
-        write_stderr,
-    )
+    from ce_cli.render.formats import format_for_path, use_color, write_stderr
 
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise CEError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
     if output:
-        write_atomic(output, _render(report, format_for_path(output, fmt)), inputs)
+        write_file(output, _render(report, format_for_path(output, fmt)), inputs)
         click.echo(f"ce: wrote {output}", err=True)
     else:
         fmt = fmt or "table"
         color = fmt == "table" and use_color()
         width = shutil.get_terminal_size().columns if color else None
-        sys.stdout.write(guard_stdout(_render(report, fmt, color=color, width=width), fmt))
-        sys.stdout.flush()
+        to_stdout(_render(report, fmt, color=color, width=width), fmt)
         if fmt == "table":
             return
     write_stderr(f"ce: warning: {warning}" for warning in report.warnings)
@@ -328,9 +321,8 @@ def _emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -
 
 def _write_junit(path: str, report: Any, seconds: float, inputs: list[str]) -> None:
     from ce_cli.render.ci import junit_xml
-    from ce_cli.render.formats import write_atomic
 
-    write_atomic(path, junit_xml(report, seconds), inputs)
+    write_file(path, junit_xml(report, seconds), inputs, flag="--junit")
 
 
 def _github(report: Any) -> None:
@@ -363,10 +355,9 @@ def _report_error(
 ) -> None:
     """An error (exit 2) still reaches the CI: an annotation and a JUnit <error>."""
     from ce_cli.render.ci import annotation, junit_error_xml
-    from ce_cli.render.formats import write_atomic
 
     if github:
         click.echo(annotation("error", "ce check error", message), err=True)
     if junit:
         with contextlib.suppress(CEError, OSError):
-            write_atomic(junit, junit_error_xml(message, file), protected)
+            write_file(junit, junit_error_xml(message, file), protected, flag="--junit")

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from ce_cli.core.errors import CEError
-from ce_cli.core.limits import MAX_BINS, MAX_THREADS
+from ce_cli.core.limits import MAX_BINS, MAX_CLASSES, MAX_THREADS
 from ce_cli.core.vocab import (
     INPUT_FORMATS,
     INPUT_KINDS,
@@ -235,7 +235,7 @@ class_options = stack(
         ),
         click.option(
             "--num-classes",
-            type=click.IntRange(min=1),
+            type=click.IntRange(min=1, max=MAX_CLASSES),
             metavar="K",
             help="Integer classes 0 … K-1.",
         ),
@@ -379,6 +379,8 @@ def parse_classes(value: str | None) -> tuple[str, ...] | None:
         names = [n.strip() for n in value.split(",") if n.strip()]
     if not names:
         raise CEError(f"--classes {value!r} names no class")
+    if len(names) > MAX_CLASSES:
+        raise CEError(f"--classes names {len(names)} classes, more than the {MAX_CLASSES} ce reads")
     return tuple(names)
 
 

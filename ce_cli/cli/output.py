@@ -24,7 +24,7 @@ STDOUT = "stdout"
 def emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -> None:
     """Render the report to stdout or, atomically, to ``-o FILE``; warnings also to stderr
     whenever stdout is not a human-readable table."""
-    from ce_cli.render.formats import format_for_path, guard_stdout, render, use_color
+    from ce_cli.render.formats import format_for_path, render, use_color
 
     if output:
         write_file(output, render(report, format_for_path(output, fmt)), inputs)
@@ -32,15 +32,22 @@ def emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) ->
         warn(report.warnings)
         return
     fmt = fmt or "table"
-    out = stdout()
     color = fmt == "table" and use_color()
     width = shutil.get_terminal_size().columns if color else None
-    text = render(report, fmt, color=color, width=width)
+    to_stdout(render(report, fmt, color=color, width=width), fmt)
+    if fmt != "table":
+        warn(report.warnings)
+
+
+def to_stdout(text: str, fmt: str) -> None:
+    """A rendered report on stdout (in GitHub Actions guarded as ``guard_stdout`` says); a
+    closed or full stdout is one line."""
+    from ce_cli.render.formats import guard_stdout
+
+    out = stdout()
     with writing(STDOUT):
         out.write(guard_stdout(text, fmt, out))
         out.flush()
-    if fmt != "table":
-        warn(report.warnings)
 
 
 def write_file(path: str, text: str, inputs: list[str], flag: str = "-o") -> None:

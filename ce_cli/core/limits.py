@@ -13,3 +13,8 @@ its own accumulators (measured under ``prlimit --as=4000000000``: 96 threads wit
 MAX_BINS = 10_000
 """``--bins``: calibration bins; more than this say nothing a reliability table can show, and the
 per-class bins (``classes × bins``) grow with it."""
+
+MAX_CLASSES = 1 << 24
+"""``--num-classes`` / ``--classes``: a class set is named, counted and tabled class by class;
+16.7 million classes is beyond any report a person reads, and far beyond memory at one float
+per class per row. (Integer labels without a class list have a tighter bound, in io/layout.)"""

@@ -217,6 +217,18 @@ def _clip_into(dst: F64, src: NDArray[Any], eps: float) -> int:
     return n_clipped
 
 
+PROB_SUM_RTOL = {np.dtype(np.float16): 3e-2, np.dtype(np.float32): 3.5e-4}  # √eps(dtype)
+ROW_SUM_ATOL = 1e-8
+
+
+def rows_off_simplex(probs: NDArray[Any]) -> int:
+    """Rows whose probabilities do not sum to 1: |Σ_k p_k − 1| > 1e-8 + √eps(dtype)
+    (float64: 1.5e-8), summed in float64."""
+    sums = probs.sum(axis=1, dtype=np.float64)
+    rtol = PROB_SUM_RTOL.get(probs.dtype, 1.5e-8)
+    return int((np.abs(sums - 1) > ROW_SUM_ATOL + rtol).sum())
+
+
 def log_probs_from_probs(probs: ArrayLike, eps: float | None = None) -> tuple[F64, int]:
     """``(log clip(p, eps, 1 - eps), n_clipped)`` in float64, as ``sklearn.metrics.log_loss``.
 

@@ -36,8 +36,6 @@ from ce_cli.core.topk import TopK
 from ce_cli.core.vocab import Geometry, InputKind, Loss, OnInvalid, TargetKind
 from ce_cli.io.batch import Batch
 
-PROB_SUM_RTOL = {np.dtype(np.float16): 3e-2, np.dtype(np.float32): 3.5e-4}  # √eps(dtype)
-ROW_SUM_ATOL = 1e-8
 ON_SIMPLEX_TOL = 1e-6  # per column: a row of logits "sums to 1" within this × K
 SUM_BLOCK_ROWS = 1 << 15  # binary_class_sums: rows per block (scratch: (m + 3) × 256 KiB)
 
@@ -269,9 +267,7 @@ class LossAccumulator:
             return losses.log_softmax(preds, s.temperature)
         logp, clipped = losses.log_probs_from_probs(preds, eps=losses.EPS)
         self.n_clipped += clipped
-        sums = preds.sum(axis=1, dtype=np.float64)
-        rtol = PROB_SUM_RTOL.get(preds.dtype, 1.5e-8)
-        self.rows_off_simplex += int((np.abs(sums - 1) > ROW_SUM_ATOL + rtol).sum())
+        self.rows_off_simplex += losses.rows_off_simplex(preds)
         if s.temperature != 1:
             logp = losses.log_softmax(logp, s.temperature)
         return logp

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ce_cli.core.errors import CEError
+from ce_cli.core.limits import MAX_THREADS
 from ce_cli.core.progress import Progress
 from ce_cli.io.batch import Batch
 from ce_cli.io.columns import (
@@ -94,6 +95,10 @@ class Dataset:
     def __init__(self, options: InputOptions, *, read_preds: bool) -> None:
         if options.batch_size is not None and options.batch_size < 1:
             raise CEError(f"--batch-size must be at least 1, not {options.batch_size}")
+        if not 0 <= options.threads <= MAX_THREADS:
+            raise CEError(
+                f"--threads must be in 0 … {MAX_THREADS} (0: every core), not {options.threads}"
+            )
         if options.on and not options.labels_path:
             raise CEError("--on KEY joins a --labels FILE; pass --labels too")
         conditions = [parse(text) for text in options.where]

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ce_cli.core.errors import CEError
+from ce_cli.core.limits import MAX_CLASSES
 from ce_cli.core.vocab import TASKS
 from ce_cli.io.batch import Batch
 from ce_cli.io.columns import PredColumns, strip_prefix
@@ -514,8 +515,8 @@ def _classes_from_options(options: LabelOptions, file: str) -> tuple[str, ...] |
             )
         return classes
     if options.num_classes is not None:
-        if options.num_classes < 1:
-            raise CEError(f"--num-classes must be at least 1, not {options.num_classes}")
+        if not 1 <= options.num_classes <= MAX_CLASSES:
+            raise CEError(f"--num-classes must be in 1 … {MAX_CLASSES}, not {options.num_classes}")
         return tuple(str(i) for i in range(options.num_classes))
     return None
 

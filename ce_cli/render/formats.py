@@ -194,7 +194,8 @@ def _print_warnings(console: Any, warnings: list[str], color: bool) -> None:
 
 
 def use_color() -> bool:
-    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    """Colour on a terminal stdout (not a closed one) unless ``NO_COLOR`` is set."""
+    return sys.stdout is not None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def is_regular_file(stream: Any) -> bool:
@@ -206,9 +207,11 @@ def is_regular_file(stream: Any) -> bool:
 
 
 def guard_stdout(text: str, fmt: str, stream: Any = None) -> str:
-    """A rendered report as it goes to stdout: in GitHub Actions between stop-commands lines,
-    unless it is JSON (safe by construction, and often piped) or stdout is a file."""
-    if fmt == "json" or is_regular_file(sys.stdout if stream is None else stream):
+    """A rendered report as it goes to stdout: in GitHub Actions, text for people (table,
+    Markdown) between stop-commands lines. JSON and CSV are left whole — they are escaped by
+    construction (no line of theirs can start a workflow command) and are often piped into a
+    program that must parse them — and so is anything written to a file."""
+    if fmt in ("json", "csv") or is_regular_file(sys.stdout if stream is None else stream):
         return text
     return github_guard(text)
 

@@ -6,7 +6,7 @@ labels and ``loss_<class>`` holds each label's term. Rows left out by ``--ignore
 ``--mask-col`` or ``--on-invalid skip`` are not written.
 
 CSV is text a terminal or CI log may show: its column names and text values go through
-``escape.one_line`` (and, on stdout in GitHub Actions, between stop-commands lines). Parquet
+``escape.one_line``, so no line of it can start a GitHub workflow command. Parquet
 keeps every value exactly (ids must still join with the input).
 """
 
@@ -24,8 +24,8 @@ import pyarrow as pa
 from ce_cli.core.errors import CEError
 from ce_cli.engine.loss_sums import RowTerms
 from ce_cli.io.batch import Batch
-from ce_cli.render.escape import guard_lines, in_github_actions, one_line
-from ce_cli.render.formats import is_regular_file, publish
+from ce_cli.render.escape import one_line
+from ce_cli.render.formats import publish
 from ce_cli.render.signals import SignalGuard
 
 # RE2 (pyarrow.compute) spelling of escape.CONTROL, without surrogates (not in UTF-8 text)
@@ -105,7 +105,6 @@ class RowWriter:
         self.tmp: str | None = None
         self.kind = "csv"
         self.signals = SignalGuard()
-        self.guard_end: str | None = None
         if path is not None:
             self.kind = _check_target(path, inputs or [])
             self.signals.install()
@@ -124,33 +123,16 @@ class RowWriter:
         import pyarrow.csv as pacsv
         import pyarrow.parquet as pq
 
-        if self.tmp is None and self.stream is not None:
-            self._start_guard(self.stream)
         sink: Any = self.tmp if self.tmp is not None else self.stream
         if self.kind == "parquet":
             return pq.ParquetWriter(sink, schema)
         return pacsv.CSVWriter(sink, schema)
-
-    def _start_guard(self, stream: IO[bytes]) -> None:
-        """Rows on stdout in GitHub Actions: open a stop-commands block (closed by ``_end``)."""
-        if in_github_actions() and not is_regular_file(stream):
-            start, self.guard_end = guard_lines()
-            stream.write(f"{start}\n".encode())
-            stream.flush()
-
-    def _end_guard(self) -> None:
-        if self.guard_end is not None and self.stream is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.stream.write(f"{self.guard_end}\n".encode())
-                self.stream.flush()
-            self.guard_end = None
 
     def close(self) -> None:
         """Finish the file (rename the temp file into place); on any failure remove it."""
         try:
             if self.writer is not None:
                 self.writer.close()
-            self._end_guard()
             if self.tmp is not None and self.path is not None and self.writer is not None:
                 publish(self.tmp, Path(self.path))
                 self.tmp = None
@@ -164,7 +146,6 @@ class RowWriter:
         if self.writer is not None:
             with contextlib.suppress(Exception):
                 self.writer.close()
-        self._end_guard()
         if self.tmp is not None:
             Path(self.tmp).unlink(missing_ok=True)
         self.signals.restore()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -81,27 +81,37 @@ class Plan:
 
 
 # ---------------------------------------------------------------------- per-batch scores
-def _scores(
-    batch: Batch, geo: Geometry, file: str, columns: tuple[str, ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """(logits, target, weight) of the used rows; probabilities become logits (log p, or
-    log p − log(1 − p)) so that a temperature applies to them too."""
+class Scored(NamedTuple):
+    """A batch's used rows as the metrics take them."""
+
+    logits: np.ndarray
+    target: np.ndarray
+    weight: np.ndarray | None
+    renormalised: int  # softmax probability rows not summing to 1 (taken as q = p / Σp)
+
+
+def _scores(batch: Batch, geo: Geometry, file: str, columns: tuple[str, ...]) -> Scored | None:
+    """The used rows; probabilities become logits (log p, or log p − log(1 − p)) so that a
+    temperature applies to them too — softmax rows thereby renormalised, q = p / Σp."""
     assert batch.preds is not None and batch.target is not None
     used = np.flatnonzero(batch.valid)
     if used.size == 0:
         return None
-    preds = np.asarray(batch.preds[used], dtype=np.float64)
+    raw = batch.preds[used]
+    preds = np.asarray(raw, dtype=np.float64)
     _check_finite(preds, batch, used, file, columns)
+    renormalised = 0
     if geo.inputs == "probs":
         _check_unit(preds, batch, used, file, columns)
         logits = _logits_from_probs(preds, geo.kind)
+        renormalised = losses.rows_off_simplex(raw) if geo.kind == "softmax" else 0
     else:
         logits = preds
     target = batch.target[used]
     if geo.kind == "binary":
         logits = logits[:, 0]
     weight = None if batch.sample_weight is None else batch.sample_weight[used]
-    return logits, target, weight
+    return Scored(logits, target, weight, renormalised)
 
 
 def _check_finite(
@@ -158,9 +168,12 @@ class MetricSet:
         self.nll = cal.MeanAccumulator("nll")
         self.accuracy = cal.MeanAccumulator("accuracy")
         self.n_rows = 0
+        self.n_renormalised = 0  # probability rows not summing to 1, taken as p / Σp
 
-    def update(self, logits: np.ndarray, target: np.ndarray, weight: np.ndarray | None) -> None:
+    def update(self, scored: Scored) -> None:
+        logits, target, weight = scored.logits, scored.target, scored.weight
         self.n_rows += target.shape[0]
+        self.n_renormalised += scored.renormalised
         if self.geo.kind == "multilabel":
             self._update_multilabel(logits, target, weight)
         else:
@@ -213,6 +226,7 @@ class MetricSet:
         for name in ("main", "adaptive", "classwise", "brier", "nll", "accuracy"):
             getattr(self, name).merge(getattr(other, name))
         self.n_rows += other.n_rows
+        self.n_renormalised += other.n_renormalised
         return self
 
 
@@ -251,7 +265,7 @@ def compute_calibration(
         scored = _scores(batch, plan.geo, plan.file, plan.columns)
         if scored is not None:
             for metric_set in acc.sets:
-                metric_set.update(*scored)
+                metric_set.update(scored)
 
     def build(result: Pass, whole: bool = True) -> CalibrationReport:
         return _report(result.sets, plan, calib, fit, options, whole)
@@ -364,7 +378,7 @@ def _fit_batches(
         scored = _scores(batch, geo, file, columns)
         if scored is None:
             continue
-        logits, target, weight = scored
+        logits, target, weight, _ = scored
         if geo.kind == "multilabel":
             k = logits.shape[1]
             yield (
@@ -574,6 +588,11 @@ def _report(
         warnings += _add_fit(report, sets[0], calib, fit if whole else None)
     if final.n_rows == 1:
         warnings.append("one row: the calibration metrics say little")
+    if final.n_renormalised:
+        warnings.append(
+            f"{final.n_renormalised} probability rows do not sum to 1; calibration takes each "
+            "as q = p / Σp (softmax of log p), while ce score scores them as given"
+        )
     report.warnings = list(dict.fromkeys(warnings))
     return report
 
