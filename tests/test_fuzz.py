@@ -81,6 +81,32 @@ COMMANDS = [
     ["check", "--max-loss", "1.5"],
 ]
 FORMATS = [[], ["--format", "json"], ["--format", "csv"], ["--format", "markdown"]]
+# options drawn at random on top of a command: some do not apply to it (a usage error must
+# still be one line), some change the layout, the loss or the engine's chunking
+OPTIONS = [
+    ["--batch-size", "1"],
+    ["--batch-size", "3"],
+    ["--threads", "2"],
+    ["--ignore-index", "0"],
+    ["--inputs", "probs"],
+    ["--inputs", "logits"],
+    ["--temperature", "0.5"],
+    ["--label-smoothing", "0.1"],
+    ["--alpha", "balanced"],
+    ["--pos-weight", "2"],
+    ["--task", "binary"],
+    ["--task", "multilabel"],
+    ["--num-classes", "3"],
+    ["--classes", "a,b"],
+    ["--top", "0"],
+    ["--where", "label=1"],
+    ["--group-by", "label"],
+    ["--on-invalid", "skip"],
+    ["--id-col", "id"],
+    ["--weight-col", "y"],
+    ["--fit-temperature"],
+    ["--bins", "1"],
+]
 
 
 @st.composite
@@ -149,7 +175,12 @@ def check_outcome(folder: Path, input_path: Path, before: str, args: list[str]) 
 
 
 def exercise(
-    content: bytes, suffix: str, command: list[str], fmt: list[str], to_file: bool
+    content: bytes,
+    suffix: str,
+    command: list[str],
+    fmt: list[str],
+    to_file: bool,
+    extra: list[list[str]] | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -159,6 +190,7 @@ def exercise(
         args = [command[0], str(path), *command[1:]]
         if "--format" not in command:
             args += fmt
+        args += [word for option in extra or [] for word in option]
         if to_file:
             args += ["-o", str(folder / "out.txt")]
         check_outcome(folder, path, before, args)
@@ -170,9 +202,12 @@ def exercise(
     command=st.sampled_from(COMMANDS),
     fmt=st.sampled_from(FORMATS),
     to_file=st.booleans(),
+    extra=st.lists(st.sampled_from(OPTIONS), max_size=3),
 )
-def test_hostile_csv(content: bytes, command: list[str], fmt: list[str], to_file: bool) -> None:
-    exercise(content, ".csv", command, fmt, to_file)
+def test_hostile_csv(
+    content: bytes, command: list[str], fmt: list[str], to_file: bool, extra: list[list[str]]
+) -> None:
+    exercise(content, ".csv", command, fmt, to_file, extra)
 
 
 @FUZZ
