@@ -7,6 +7,10 @@
     ctr/             50,000,000 binary click-through rows in 20 Parquet shards
                      (part-00.parquet … part-19.parquet): int8 `label` (~9.7 % positives),
                      float32 `logit`
+    multilabel.parquet 1,000,000 rows: int8 `label_0..label_99` and float32 `logit_0..logit_99`
+                     (multi-label: a label is 1 where its logit plus N(0, 1) noise exceeds 2)
+    wide10k.parquet    100,000 rows: int64 `label` (0–9,999) and `logits`, a fixed-size list of
+                     10,000 float32 (the 10k-class memory case; ~3.8 GiB, row groups of 5,000)
 
 Rows are produced in blocks of 125,000 (one Parquet row group each); block i is drawn
 from its own generator seeded with (SEED, i), so block i is the same in every file and
@@ -17,7 +21,8 @@ CTR rows come in blocks of 625,000 (four row groups per shard) from generators s
 (SEED, 1, block): a true logit z ~ N(-2.75, 1.2²), a click ~ Bernoulli(sigmoid(z)), and the
 model's logit z + N(0, 0.7²) (NCE ≈ 0.90). The shards are written to ctr.tmp/ and renamed.
 
-Usage: python benchmarks/make_data.py [--force] [--out DIR] [--only big,csv,big4x,ctr]
+Usage: python benchmarks/make_data.py [--force] [--out DIR]
+       [--only big,csv,big4x,ctr,wide,multilabel]
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ CTR_DIR = "ctr"
 CTR_SHARDS = 20
 CTR_ROWS = 50_000_000
 CTR_BLOCK_ROWS = 625_000  # one row group; four per shard
+WIDE_NAME, WIDE_ROWS, WIDE_CLASSES, WIDE_BLOCK_ROWS = "wide10k.parquet", 100_000, 10_000, 5_000
 
 
 def make_block(index: int, rows: int = BLOCK_ROWS) -> pa.Table:
@@ -137,17 +143,86 @@ def write_ctr(directory: Path) -> None:
                 writer.close()
 
 
+def multilabel_blocks(total_rows: int) -> Iterator[pa.Table]:
+    """big.parquet's logits with multi-hot labels: label_c = [logit_c + N(0, 1) > 2]."""
+    for index, table in enumerate(blocks(total_rows)):
+        rng = np.random.default_rng([SEED, 3, index])
+        columns = {}
+        for c in range(NUM_CLASSES):
+            z = table.column(f"logit_{c}").to_numpy()
+            columns[f"label_{c}"] = pa.array((z + rng.standard_normal(len(z)) > 2).astype(np.int8))
+        for c in range(NUM_CLASSES):
+            columns[f"logit_{c}"] = table.column(f"logit_{c}")
+        yield pa.table(columns)
+
+
+def make_multilabel(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        print(f"{path}: exists, kept (--force to regenerate)")
+        return
+    start = time.perf_counter()
+    tmp = path.with_name(path.name + ".tmp")
+    writer = None
+    try:
+        for table in multilabel_blocks(FILES["big.parquet"]):
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
+            writer.write_table(table, row_group_size=BLOCK_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()
+    tmp.replace(path)
+    size = path.stat().st_size / 2**20
+    print(f"{path}: {size:,.0f} MiB, {time.perf_counter() - start:.1f} s")
+
+
+def make_wide_block(index: int) -> pa.Table:
+    """Wide block `index`: as `make_block` with WIDE_CLASSES classes, logits as one list column."""
+    rng = np.random.default_rng([SEED, 2, index])
+    rows = WIDE_BLOCK_ROWS
+    label = rng.integers(0, WIDE_CLASSES, size=rows, dtype=np.int64)
+    logits = rng.standard_normal((rows, WIDE_CLASSES), dtype=np.float32)
+    logits *= 2.0
+    logits[np.arange(rows), label] += 4.0
+    values = pa.array(logits.reshape(-1))
+    lists = pa.FixedSizeListArray.from_arrays(values, WIDE_CLASSES)
+    return pa.table({"label": pa.array(label), "logits": lists})
+
+
+def make_wide(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        print(f"{path}: exists, kept (--force to regenerate)")
+        return
+    start = time.perf_counter()
+    tmp = path.with_name(path.name + ".tmp")
+    writer = None
+    try:
+        for index in range(WIDE_ROWS // WIDE_BLOCK_ROWS):
+            table = make_wide_block(index)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
+            writer.write_table(table, row_group_size=WIDE_BLOCK_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()
+    tmp.replace(path)
+    size = path.stat().st_size / 2**20
+    print(f"{path}: {WIDE_ROWS:,} rows, {size:,.0f} MiB, {time.perf_counter() - start:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--force", action="store_true", help="regenerate existing files")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help=f"default: {DATA_DIR}")
     parser.add_argument(
-        "--only", default="big,csv,big4x,ctr", help="comma list of: big, csv, big4x, ctr"
+        "--only",
+        default="big,csv,big4x,ctr",
+        help="comma list of: big, csv, big4x, ctr, wide, multilabel",
     )
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     keys = {"big.parquet": "big", "big.csv": "csv", "big4x.parquet": "big4x"}
-    if unknown := only - {*keys.values(), "ctr"}:
+    if unknown := only - {*keys.values(), "ctr", "wide", "multilabel"}:
         parser.error(f"unknown --only value(s): {', '.join(sorted(unknown))}")
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -172,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path}: {rows:,} rows, {size:,.0f} MiB, {elapsed:.1f} s")
     if "ctr" in only:
         make_ctr(args.out / CTR_DIR, args.force)
+    if "wide" in only:
+        make_wide(args.out / WIDE_NAME, args.force)
+    if "multilabel" in only:
+        make_multilabel(args.out / "multilabel.parquet", args.force)
     return 0
 
 

@@ -259,6 +259,180 @@ def segmentation_ignore_csv() -> None:
     write_csv("segmentation_ignore.csv", columns)
 
 
+# --- arrays and tensors (.npy, .npz, .safetensors) -------------------------------------
+
+
+def write_npy(name: str, array: np.ndarray) -> None:
+    np.save(OUT / name, array, allow_pickle=False)
+
+
+def write_npz(name: str, arrays: dict[str, np.ndarray]) -> None:
+    """Like ``np.savez`` (stored, not compressed) but with a fixed member date, so a rerun
+    writes the same bytes."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(OUT / name, "w", compression=zipfile.ZIP_STORED) as zf:
+        for key, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+            member = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            zf.writestr(member, buffer.getvalue())
+
+
+def write_safetensors(name: str, arrays: dict[str, np.ndarray]) -> None:
+    """The safetensors format with numpy only: an 8-byte little-endian header length, a JSON
+    header (name → dtype, shape, data_offsets), then the raw little-endian buffers."""
+    import json
+
+    codes = {"float32": "F32", "float64": "F64", "int64": "I64", "int32": "I32", "uint8": "U8"}
+    header, blobs, at = {}, [], 0
+    for key, array in arrays.items():
+        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        header[key] = {"dtype": codes[array.dtype.name], "shape": list(array.shape)}
+        header[key]["data_offsets"] = [at, at + len(data)]
+        blobs.append(data)
+        at += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned
+    (OUT / name).write_bytes(len(text).to_bytes(8, "little") + text + b"".join(blobs))
+
+
+def multiclass_npy() -> None:
+    """logits.npy [4000, 5] float32 + labels.npy [4000] int64: the rows of multiclass.csv."""
+    y, z = multiclass_data()
+    write_npy("logits.npy", as_float32(z))
+    write_npy("labels.npy", y.astype(np.int64))
+
+
+def binary_npz() -> None:
+    """outputs.npz: ``logit`` [3000] float32 and ``label`` [3000] int64, the rows of binary.csv."""
+    y, z = binary_data()
+    write_npz("outputs.npz", {"logit": as_float32(z), "label": y.astype(np.int64)})
+
+
+def segmentation_tensors() -> dict[str, np.ndarray]:
+    """4 images of 16 × 16 pixels, 4 classes: logits [4, 4, 16, 16] (class axis 1, as PyTorch)
+    and targets [4, 16, 16] whose 1-pixel border is IGNORE_INDEX (unlabelled)."""
+    rng = rng_for(11)
+    n, h, w, priors = 4, 16, 16, [0.55, 0.25, 0.15, 0.05]
+    y = rng.choice(len(priors), size=(n, h, w), p=priors)
+    z = model_logits(rng, y.reshape(-1), priors, separation=1.8)
+    logits = as_float32(round6(z)).reshape(n, h, w, len(priors)).transpose(0, 3, 1, 2)
+    target = y.astype(np.int64)
+    target[:, [0, -1], :] = IGNORE_INDEX
+    target[:, :, [0, -1]] = IGNORE_INDEX
+    return {"logits": np.ascontiguousarray(logits), "target": target}
+
+
+def segmentation_arrays() -> None:
+    """segmentation.npz and segmentation.safetensors: the same two tensors."""
+    tensors = segmentation_tensors()
+    write_npz("segmentation.npz", tensors)
+    write_safetensors("segmentation.safetensors", tensors)
+
+
+# --- the layouts scikit-learn and pandas users write first -----------------------------
+
+
+DIGITS = [str(k) for k in range(10)]
+CANCER = ["malignant", "benign"]  # load_breast_cancer().target_names
+
+
+def full(values: Sequence | np.ndarray) -> list[str]:
+    """Floats as pandas' ``to_csv`` writes them: the shortest text that reads back exactly."""
+    return [repr(float(v)) for v in np.asarray(values, dtype=np.float64)]
+
+
+def write_frame_csv(name: str, columns: Columns, index: bool) -> None:
+    """CSV as ``DataFrame.to_csv`` writes it: full-precision floats, and with ``index`` the
+    RangeIndex as a first column with an empty name."""
+    cells = [full(v) if np.asarray(v).dtype.kind == "f" else csv_cells(v) for v in columns.values()]
+    header = list(columns)
+    if index:
+        n = len(cells[0])
+        header, cells = ["", *header], [[str(i) for i in range(n)], *cells]
+    lines = [",".join(header)] + [",".join(row) for row in zip(*cells, strict=True)]
+    (OUT / name).write_text("\n".join(lines) + "\n", encoding="utf-8", newline="")
+
+
+def sklearn_proba_csv() -> None:
+    """``pd.DataFrame(clf.predict_proba(X), columns=clf.classes_).assign(y_true=y).to_csv(p)``
+    for 10 digit classes: the unnamed index, columns 0 … 9, y_true."""
+    rng = rng_for(20)
+    y = rng.choice(10, size=500)
+    p = softmax(model_logits(rng, y, [0.1] * 10, separation=2.2))
+    columns: Columns = {name: p[:, k] for k, name in enumerate(DIGITS)}
+    columns["y_true"] = y
+    write_frame_csv("sklearn_proba.csv", columns, index=True)
+
+
+def sklearn_proba_names_parquet() -> None:
+    """``df.to_parquet(p)`` of a test split (``train_test_split`` keeps the frame's shuffled
+    index, stored as ``__index_level_0__``): columns malignant, benign, y_true (names)."""
+    rng = rng_for(21)
+    y = rng.choice(2, size=300, p=[0.37, 0.63])
+    p = softmax(model_logits(rng, y, [0.37, 0.63], separation=1.4))
+    index = np.sort(rng.choice(569, size=300, replace=False))
+    rng.shuffle(index)
+    columns = {name: pa.array(p[:, k]) for k, name in enumerate(CANCER)}
+    columns["y_true"] = pa.array([CANCER[k] for k in y])
+    columns["__index_level_0__"] = pa.array(index, pa.int64())
+    table = pa.table(columns)
+    described = [
+        {"name": n, "field_name": n, "pandas_type": t, "numpy_type": u, "metadata": None}
+        for n, t, u in [
+            ("malignant", "float64", "float64"),
+            ("benign", "float64", "float64"),
+            ("y_true", "unicode", "object"),
+            (None, "int64", "int64"),
+        ]
+    ]
+    described[-1]["field_name"] = "__index_level_0__"
+    pandas = {
+        "index_columns": ["__index_level_0__"],
+        "column_indexes": [],
+        "columns": described,
+        "creator": {"library": "pyarrow", "version": "sample_data/make_samples.py"},
+        "pandas_version": "2.2.3",
+    }
+    import json
+
+    meta = {b"pandas": json.dumps(pandas, separators=(",", ":")).encode()}
+    write_parquet("sklearn_proba_names.parquet", table.replace_schema_metadata(meta))
+
+
+def sklearn_ypred_proba_csv() -> None:
+    """``y_true, y_pred, proba_0 … proba_2``: hard predictions (clf.predict) beside the
+    probabilities (clf.predict_proba), three iris-like classes, no index."""
+    rng = rng_for(22)
+    y = rng.choice(3, size=300)
+    p = softmax(model_logits(rng, y, [1 / 3] * 3, separation=1.5))
+    columns: Columns = {"y_true": y, "y_pred": p.argmax(axis=1)}
+    columns |= {f"proba_{k}": p[:, k] for k in range(3)}
+    write_frame_csv("sklearn_ypred_proba.csv", columns, index=False)
+
+
+def sklearn_decision_csv() -> None:
+    """``y_true, decision_function_0 … 3``: a linear model's decision_function (logits)."""
+    rng = rng_for(23)
+    y = rng.choice(4, size=400, p=[0.4, 0.3, 0.2, 0.1])
+    z = round6(model_logits(rng, y, [0.4, 0.3, 0.2, 0.1], separation=1.5))
+    columns: Columns = {"y_true": y}
+    columns |= {f"decision_function_{k}": z[:, k] for k in range(4)}
+    write_csv("sklearn_decision.csv", columns)
+
+
+def labels_1based_csv() -> None:
+    """Labels 1 … 4 (as R or 1-based dataset ids write them) with logit_0 … logit_3."""
+    rng = rng_for(24)
+    y = rng.choice(4, size=400, p=[0.4, 0.3, 0.2, 0.1])
+    z = round6(model_logits(rng, y, [0.4, 0.3, 0.2, 0.1], separation=1.5))
+    columns: Columns = {"id": range(len(y)), "label": y + 1}
+    columns |= {f"logit_{k}": z[:, k] for k in range(4)}
+    write_csv("labels_1based.csv", columns)
+
+
 COUNTRIES = {"de": (0.45, 1.9), "fr": (0.35, 1.6), "us": (0.20, 1.1)}  # share, separation
 
 
@@ -292,11 +466,19 @@ def main() -> None:
         soft_targets_parquet,
         separate_labels_csv,
         segmentation_ignore_csv,
+        sklearn_proba_csv,
+        sklearn_proba_names_parquet,
+        sklearn_ypred_proba_csv,
+        sklearn_decision_csv,
+        labels_1based_csv,
         eval_by_country,
+        multiclass_npy,
+        binary_npz,
+        segmentation_arrays,
     ]:
         make()
     for path in sorted(OUT.iterdir()):
-        if path.suffix in {".csv", ".parquet", ".txt"}:
+        if path.suffix in {".csv", ".parquet", ".txt", ".npy", ".npz", ".safetensors"}:
             print(f"{path.stat().st_size:>9,d}  {path.name}")
 
 

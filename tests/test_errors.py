@@ -338,7 +338,8 @@ USAGE_ERRORS = [
     *(
         (
             [command, "{f}", "--format", "yaml"],
-            "Invalid value for '--format': 'yaml' is not one of 'table', 'json', 'csv', 'markdown'",
+            "Invalid value for '--format': 'yaml' is not one of 'table', 'json', 'csv', "
+            "'markdown', 'html'",
         )
         for command in ("weights", "score", "calibrate", "check")
     ),

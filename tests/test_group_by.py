@@ -48,7 +48,7 @@ def comparable(report: dict[str, Any], rows: np.ndarray | None = None) -> dict[s
     if isinstance(out.get("inputs"), dict):
         out["inputs"] = {k: v for k, v in out["inputs"].items() if k != "file"}
     if rows is not None:
-        out["top"] = [{**t, "row": int(rows[t["row"] - 1]) + 1} for t in out["top"]]
+        out["top"] = [{**t, "row": int(rows[t["row"]])} for t in out["top"]]  # rows 0-based
     return out
 
 
@@ -290,7 +290,7 @@ def test_the_readme_example_is_what_ce_prints() -> None:
     text = run("score", sample("eval_by_country"), "--group-by", "country")
     assert text.exit_code == 0, text.stderr
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = [line.rstrip() for line in text.stdout.splitlines()[4:12]]
+    table = [line.rstrip() for line in text.stdout.splitlines()[3:11]]  # notes: one line, piped
     assert table[0] == "by country (3 groups)" and table[4].startswith("| de ")
     assert "\n".join(table) in readme
     check = run("check", sample("eval_by_country"), "--group-by", "country", "--max-loss", "1")

@@ -75,7 +75,7 @@ def same_report(got: dict[str, Any], want: dict[str, Any], row_map: np.ndarray |
         report.pop("source", None), report.pop("notes", None), report["inputs"].pop("file", None)
     if row_map is not None:
         for t in want["top"]:
-            t["row"] = int(row_map[t["row"] - 1]) + 1
+            t["row"] = int(row_map[t["row"]])  # rows 0-based
     assert_close(got, want)
 
 
@@ -202,7 +202,7 @@ def test_csv_partitions_and_threads(tmp_path: Path) -> None:
             "score", str(root), *args, "--threads", threads, "--batch-size", "11", "--top", "6"
         )
         assert got["loss"]["mean"] == pytest.approx(want["loss"]["mean"], rel=1e-12)
-        assert [t["row"] for t in got["top"]] == [int(rows[t["row"] - 1]) + 1 for t in want["top"]]
+        assert [t["row"] for t in got["top"]] == [int(rows[t["row"]]) for t in want["top"]]
         assert got["n_samples"] == int(mask.sum())
 
 
@@ -217,7 +217,7 @@ def test_rows_output_names_input_rows(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     rows = pd.read_csv(out)
-    assert rows["row"].tolist() == (np.flatnonzero(mask.to_numpy()) + 1).tolist()
+    assert rows["row"].tolist() == np.flatnonzero(mask.to_numpy()).tolist()  # 0-based
     assert rows["id"].tolist() == df.id[mask].tolist()
 
 

@@ -115,8 +115,8 @@ def test_partitions_and_where_through_a_uri(tmp_path: Path) -> None:
     assert got == as_json("score", str(tmp_path / "ds"), *args)
     assert got["n_samples"] == 1000
     # read in path order: de/day=0, de/day=3, fr/day=1, us/day=2; kept: the second file's rows
-    # (that file holds the sample's rows 3001-4000, ids 3000-3999)
-    assert [t["row"] for t in got["top"]] == [t["id"] - 3000 + 1001 for t in got["top"]]
+    # (that file holds the sample's rows 3000-3999 (0-based), ids 3000-3999)
+    assert [t["row"] for t in got["top"]] == [t["id"] - 3000 + 1000 for t in got["top"]]
 
 
 def test_missing_file_uri(tmp_path: Path) -> None:

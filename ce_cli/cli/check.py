@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
-import shutil
 import time
 from typing import Any
 
@@ -17,6 +16,7 @@ import click
 from click.core import ParameterSource
 
 from ce_cli.cli.options import (
+    PATH,
     binning_options,
     input_options,
     input_options_from,
@@ -24,7 +24,7 @@ from ce_cli.cli.options import (
     output_options,
     stack,
 )
-from ce_cli.cli.output import to_stdout, write_file
+from ce_cli.cli.output import meta, text_width, to_stdout, write_file
 from ce_cli.core.errors import CEError
 from ce_cli.core.vocab import OUTPUT_FORMATS
 from ce_cli.report.check_rules import FLAG_THRESHOLDS, Config, config_list, find_config, read_config
@@ -35,6 +35,7 @@ LOSS_KEYS = (
     "alpha",
     "pos_weight",
     "label_smoothing",
+    "smoothing_spread",
     "temperature",
     "gamma",
     "on_invalid",
@@ -68,6 +69,12 @@ threshold_options = stack(
             for name, metric, op in FLAG_THRESHOLDS
         ),
         click.option(
+            "--max-label-issues",
+            metavar="N|P%",
+            help="Fail if more than N rows (or P% of them) are estimated label issues "
+            "(cleanlab's num_label_issues, as ce label-issues).",
+        ),
+        click.option(
             "--require",
             multiple=True,
             metavar="'METRIC<=X'",
@@ -95,6 +102,7 @@ baseline_options = stack(
     [
         click.option(
             "--baseline",
+            type=PATH,
             metavar="FILE",
             help="A JSON report (ce score/ce check --format json), or the previous model's "
             "predictions on the same rows (matched by id column, else row order).",
@@ -139,6 +147,7 @@ config_options = stack(
     [
         click.option(
             "--config",
+            type=PATH,
             metavar="FILE",
             help="Read options from this TOML file's [check] table (default: ce.toml "
             "[check] or pyproject.toml [tool.ce.check] in the current directory).",
@@ -202,7 +211,10 @@ def _build() -> click.Command:
         config_options,
         output_options,
         click.option(
-            "--junit", metavar="FILE", help="Also write a JUnit XML report (one test per check)."
+            "--junit",
+            type=PATH,
+            metavar="FILE",
+            help="Also write a JUnit XML report (one test per check).",
         ),
         click.pass_context,
     ]
@@ -299,21 +311,29 @@ def _render(report: Any, fmt: str, *, color: bool = False, width: int | None = N
 
 
 def _emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) -> None:
-    from ce_cli.render.formats import format_for_path, use_color, write_stderr
+    """The report to stdout or ``-o``; ``--quiet``: on a table stdout only the verdict and the
+    failed checks, and no warnings on stderr."""
+    from ce_cli.render.formats import format_for_path, render_text, use_color, write_stderr
+    from ce_cli.report.view import View
 
     if fmt is not None and fmt not in OUTPUT_FORMATS:
         raise CEError(f"--format must be one of {', '.join(OUTPUT_FORMATS)}, not {fmt!r}")
+    quiet = meta("quiet", False)
     if output:
         write_file(output, _render(report, format_for_path(output, fmt)), inputs)
         click.echo(f"ce: wrote {output}", err=True)
     else:
         fmt = fmt or "table"
         color = fmt == "table" and use_color()
-        width = shutil.get_terminal_size().columns if color else None
-        to_stdout(_render(report, fmt, color=color, width=width), fmt)
+        if quiet and fmt == "table":
+            closing = View("", [], [], closing=report.verdict_lines())
+            to_stdout(render_text(closing, color=color, width=text_width()), fmt)
+            return
+        to_stdout(_render(report, fmt, color=color, width=text_width()), fmt)
         if fmt == "table":
             return
-    write_stderr(f"ce: warning: {warning}" for warning in report.warnings)
+    if not quiet:
+        write_stderr(f"ce: warning: {warning}" for warning in report.warnings)
     n, failed = len(report.checks), len(report.failed)
     verdict = f"passed: {n} of {n} checks" if report.passed else f"FAILED: {failed} of {n} checks"
     click.echo(f"ce: check {verdict}", err=True)

@@ -8,14 +8,15 @@ one line on stderr: ``ce: error: …``.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import Any, NoReturn
 
 import click
 
 from ce_cli.cli.check import check_command
+from ce_cli.cli.label_issues import label_issues_command
 from ce_cli.cli.options import (
+    PATH,
     binning_options,
     command,
     input_options,
@@ -31,6 +32,7 @@ from ce_cli.cli.output import (
     emit,
     input_files,
     stdout,
+    text_width,
     warn,
     write_file,
     writing,
@@ -255,12 +257,11 @@ def _score_head(options: Any, score: Any) -> None:
     head = RowHead()
     report = compute_score(options, score, row_sink=head)
     columns, rows = head.table()
+    columns = ["row (0-based)" if c == "row" else c for c in columns]
     view = report.view()
     caption = f"first {len(rows)} of {report.n_used} rows (all: -o rows.csv)"
     view.tables = [Table(columns, rows, caption=caption)]
-    color = use_color()
-    width = shutil.get_terminal_size().columns if color else None
-    text = render_text(view, color=color, width=width)
+    text = render_text(view, color=use_color(), width=text_width())
     out = stdout()
     with writing(STDOUT):
         out.write(guard_stdout(text, "table", out))
@@ -282,6 +283,7 @@ def _score_head(options: Any, score: Any) -> None:
 @click.option("--fit-temperature", is_flag=True, help="Find T > 0 minimising the NLL.")
 @click.option(
     "--save-temperature",
+    type=PATH,
     metavar="FILE.json",
     help="Write the fitted temperature as JSON (for a training or serving config).",
 )
@@ -322,6 +324,7 @@ def _save_temperature(path: str, report: Any, files: list[str]) -> None:
 
 
 cli.add_command(check_command, "check")
+cli.add_command(label_issues_command, "label-issues")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from ce_cli.cli.completion import complete_columns
 from ce_cli.core.errors import CEError
 from ce_cli.core.limits import MAX_BINS, MAX_CLASSES, MAX_THREADS
 from ce_cli.core.vocab import (
@@ -25,11 +26,14 @@ from ce_cli.core.vocab import (
     LOSSES,
     ON_INVALID,
     OUTPUT_FORMATS,
+    SMOOTHING_SPREADS,
     STRATEGIES,
     TASKS,
 )
 
 Decorator = Callable[[Callable[..., Any]], Any]
+PATH = click.Path(readable=False, allow_dash=True)
+"""A file argument or option: completes file names (the value stays a ``str``)."""
 Param = click.Parameter | None
 Ctx = click.Context | None
 
@@ -112,7 +116,7 @@ inputs_option = click.option(
 
 def plot_option(what: str) -> Decorator:
     """``--plot FILE.png|FILE.svg``: draw ``what``."""
-    return click.option("--plot", metavar="FILE.png|FILE.svg", help=f"Draw {what}.")
+    return click.option("--plot", type=PATH, metavar="FILE.png|FILE.svg", help=f"Draw {what}.")
 
 
 loss_options = stack(
@@ -143,6 +147,14 @@ loss_options = stack(
             show_default=True,
             metavar="EPS",
             help="PyTorch's label_smoothing, in [0, 1) (bce: targets y(1−ε)+ε/2).",
+        ),
+        click.option(
+            "--smoothing-spread",
+            type=click.Choice(SMOOTHING_SPREADS),
+            default="all",
+            show_default=True,
+            help="ce: all = PyTorch's ε/K to every class; others = 1−ε to the true class, "
+            "ε/(K−1) to each other.",
         ),
         temperature_option,
         click.option(
@@ -188,15 +200,21 @@ binning_options = stack(
 # ---------------------------------------------------------------------- input options
 file_options = stack(
     [
-        click.argument("files", metavar="FILE...", nargs=-1, required=True),
+        click.argument("files", metavar="FILE...", nargs=-1, required=True, type=PATH),
         click.option(
             "--labels",
             "labels_path",
+            type=PATH,
             metavar="FILE",
             help="Read the labels from this file instead (aligned by row order, or "
             "joined with --on).",
         ),
-        click.option("--on", metavar="KEY", help="Join --labels on this key column."),
+        click.option(
+            "--on",
+            metavar="KEY",
+            help="Join --labels on this key column.",
+            shell_complete=complete_columns,
+        ),
         click.option(
             "--input-format",
             type=click.Choice(INPUT_FORMATS),
@@ -211,16 +229,42 @@ column_options = stack(
         click.option(
             "--label-col",
             metavar="NAME",
+            shell_complete=complete_columns,
             help="Label column: a name, a comma list or a glob ('label_*').",
         ),
         click.option(
             "--pred-cols",
             metavar="COLS",
+            shell_complete=complete_columns,
             help="Prediction columns: a comma list or a glob ('logit_*').",
         ),
-        click.option("--id-col", metavar="NAME", help="Row id column."),
-        click.option("--weight-col", metavar="NAME", help="Per-row sample weight column."),
-        click.option("--mask-col", metavar="NAME", help="Rows whose mask is false/0 are left out."),
+        click.option(
+            "--pred-key",
+            metavar="NAME",
+            help="Array files (.npz, .safetensors): the predictions' array [default: logits, "
+            "probs, scores, …].",
+        ),
+        click.option(
+            "--label-key",
+            metavar="NAME",
+            help="Array files (.npz, .safetensors): the labels' array [default: labels, "
+            "targets, y_true, …].",
+        ),
+        click.option(
+            "--id-col", metavar="NAME", help="Row id column.", shell_complete=complete_columns
+        ),
+        click.option(
+            "--weight-col",
+            metavar="NAME",
+            help="Per-row sample weight column.",
+            shell_complete=complete_columns,
+        ),
+        click.option(
+            "--mask-col",
+            metavar="NAME",
+            help="Rows whose mask is false/0 are left out.",
+            shell_complete=complete_columns,
+        ),
     ]
 )
 """Which columns hold labels, predictions, ids, sample weights and the mask."""
@@ -239,6 +283,13 @@ class_options = stack(
             metavar="K",
             help="Integer classes 0 … K-1.",
         ),
+        click.option(
+            "--label-offset",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Subtract N from integer labels (1-based labels: --label-offset 1).",
+        ),
     ]
 )
 """The task and the class set."""
@@ -248,6 +299,7 @@ row_options = stack(
         click.option(
             "--where",
             multiple=True,
+            shell_complete=complete_columns,
             metavar="EXPR",
             help="Keep only rows where EXPR holds: COL=V, COL!=V, COL<V, COL<=V, COL>V, COL>=V, "
             "'COL in A,B,C'. Repeatable (all must hold); partition columns work too.",
@@ -255,6 +307,7 @@ row_options = stack(
         click.option(
             "--group-by",
             metavar="COL",
+            shell_complete=complete_columns,
             help="Also report each value of COL on its own (a country, a model version, a "
             "partition column); at most 1000 values.",
         ),
@@ -299,10 +352,15 @@ engine_options = stack(
         ),
         click.option(
             "--no-progress",
-            "--quiet",
             "no_progress",
             is_flag=True,
             help="No progress bar on stderr (it only shows on a terminal anyway).",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            help="No progress bar; ce check prints only the verdict and the failed checks.",
         ),
     ]
 )
@@ -317,8 +375,15 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "-o",
         "--output",
+        type=PATH,
         metavar="FILE",
-        help="Write the report here (format from .json/.csv/.md/.txt), atomically.",
+        help="Write the report here (format from .json/.csv/.md/.txt/.html), atomically.",
+    )(func)
+    func = click.option(
+        "--width",
+        type=click.IntRange(20, 10_000),
+        metavar="N",
+        help="Fit tables to N columns [default: the terminal's width; piped: never wrapped].",
     )(func)
     return click.option(
         "--format", "fmt", type=click.Choice(OUTPUT_FORMATS), help="Output format [default: table]."
@@ -335,6 +400,7 @@ def input_options_from(kwargs: dict[str, Any]) -> Any:
 
     files = kwargs.pop("files")
     engine, scheduler = kwargs.pop("engine"), kwargs.pop("scheduler")
+    quiet = display_options(kwargs)
     options = InputOptions(
         path=files[0],
         more_paths=tuple(files[1:]),
@@ -344,11 +410,13 @@ def input_options_from(kwargs: dict[str, Any]) -> Any:
         batch_size=kwargs.pop("batch_size"),
         label_col=kwargs.pop("label_col"),
         pred_cols=kwargs.pop("pred_cols"),
+        pred_key=kwargs.pop("pred_key"),
+        label_key=kwargs.pop("label_key"),
         id_col=kwargs.pop("id_col"),
         weight_col=kwargs.pop("weight_col"),
         mask_col=kwargs.pop("mask_col"),
         threads=kwargs.pop("threads"),
-        progress=None if kwargs.pop("no_progress") else progress_bar,
+        progress=None if kwargs.pop("no_progress") or quiet else progress_bar,
         where=tuple(kwargs.pop("where")),
         group_by=kwargs.pop("group_by"),
         label=LabelOptions(
@@ -356,10 +424,21 @@ def input_options_from(kwargs: dict[str, Any]) -> Any:
             classes=parse_classes(kwargs.pop("classes")),
             num_classes=kwargs.pop("num_classes"),
             ignore_index=kwargs.pop("ignore_index"),
+            label_offset=kwargs.pop("label_offset"),
         ),
     )
     _check_stdin(files, options.labels_path)
     return with_engine(options, engine, scheduler)
+
+
+def display_options(kwargs: dict[str, Any]) -> bool:
+    """Pop ``--quiet`` and ``--width`` into the click context's ``meta`` (``cli/output.py``
+    reads them when it renders); returns ``quiet``."""
+    quiet, width = bool(kwargs.pop("quiet", False)), kwargs.pop("width", None)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta["ce.quiet"], ctx.meta["ce.width"] = quiet, width
+    return quiet
 
 
 def _check_stdin(files: tuple[str, ...], labels_path: str | None) -> None:

@@ -7,7 +7,6 @@ A write that the system refuses (disk full, read-only directory, stdout closed o
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import sys
 from collections.abc import Iterator
@@ -33,10 +32,22 @@ def emit(report: Any, fmt: str | None, output: str | None, inputs: list[str]) ->
         return
     fmt = fmt or "table"
     color = fmt == "table" and use_color()
-    width = shutil.get_terminal_size().columns if color else None
-    to_stdout(render(report, fmt, color=color, width=width), fmt)
+    to_stdout(render(report, fmt, color=color, width=text_width()), fmt)
     if fmt != "table":
         warn(report.warnings)
+
+
+def meta(key: str, default: Any = None) -> Any:
+    """A display setting of this run (``--width``, ``--quiet``: ``cli.options.display_options``)."""
+    ctx = click.get_current_context(silent=True)
+    return default if ctx is None else ctx.meta.get(f"ce.{key}", default)
+
+
+def text_width() -> int | None:
+    """``--width N``, else the terminal's width when stdout is one, else None (unwrapped)."""
+    from ce_cli.render.formats import text_width as width_for
+
+    return width_for(meta("width"), sys.stdout)
 
 
 def to_stdout(text: str, fmt: str) -> None:

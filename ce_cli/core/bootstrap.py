@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ce_cli.core.progress import Progress, metered
+
 GROUPS = 4096
 MIN_GROUPS = 64
 CHUNK = 128  # replicates drawn per block: a block of weights is CHUNK × G float64
@@ -241,17 +243,21 @@ def paired_intervals(
     replicates: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    progress: Progress | None = None,
 ) -> dict[str, Interval | None]:
     """For each named metric, the bootstrap interval of candidate − baseline.
 
     ``pairs[name] = (candidate parts, baseline parts)``; every metric sees the same replicate
     weights. None where fewer than half the replicates give a defined difference.
+    ``progress`` is told the replicates done (as its rows).
     """
     if not pairs:
         return {}
     groups = next(iter(pairs.values()))[0][0].size
     diffs: dict[str, list[np.ndarray]] = {name: [] for name in pairs}
-    for w in poisson_weights(groups, replicates, seed):
+    blocks = poisson_weights(groups, replicates, seed)
+    label = f"bootstrap ({replicates} replicates)"
+    for w in metered(blocks, progress, label, replicates, lambda w: (w.shape[0], w.nbytes)):
         for name, ((cn, cd), (bn, bd)) in pairs.items():
             with np.errstate(invalid="ignore", divide="ignore"):
                 diffs[name].append((w @ cn) / (w @ cd) - (w @ bn) / (w @ bd))

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 
 from ce_cli.core import losses
 from ce_cli.core.errors import CEError
-from ce_cli.core.vocab import DataShape, Geometry, Loss, Vocab
+from ce_cli.core.vocab import DataShape, Geometry, Loss, SmoothingSpread, Vocab
 
 F64 = NDArray[np.float64]
 
@@ -261,17 +261,38 @@ def check_params(spec: LossSpec, given: Mapping[LossParam, bool]) -> None:
             )
 
 
+def spread_smoothing(eps: float, spread: str, n_classes: int) -> float:
+    """The ε' of PyTorch's spread that gives the targets of ``spread`` with ε over K classes.
+
+    ``all`` (PyTorch, Keras): p̃_y = 1 − ε + ε/K, p̃_k = ε/K, so ε' = ε. ``others`` (seed 001
+    §5.1): p̃_y = 1 − ε, p̃_k = ε/(K−1) for k ≠ y; PyTorch's spread with ε' = ε·K/(K−1) gives
+    p̃_k = ε'/K = ε/(K−1) and p̃_y = 1 − ε'·(K−1)/K = 1 − ε, the same targets. With class
+    weights both read l_n = −Σ_k w_k p̃_{n,k} log q_{n,k}, the mean over Σ_n w_{y_n}; with
+    K = 2 (one sigmoid column) ε' = 2ε turns y' = y(1 − ε') + ε'/2 into 1 − ε and ε.
+    """
+    if spread == SmoothingSpread.OTHERS and n_classes >= 2:
+        return eps * n_classes / (n_classes - 1)
+    return eps
+
+
 def parameter_block(
-    spec: LossSpec, geometry: Geometry, params: LossParams, temperature: float
+    spec: LossSpec,
+    geometry: Geometry,
+    params: LossParams,
+    temperature: float,
+    smoothing: tuple[float, str] | None = None,
 ) -> dict[str, Any]:
     """The report's ``parameters``: the weights, smoothing and temperature always; γ and the
-    scalar α where the loss takes them."""
+    scalar α where the loss takes them. ``smoothing`` (ε as given, its spread) replaces the
+    kernel's ε' (``spread_smoothing``) and names the spread."""
     block: dict[str, Any] = {
         "class_weight": None if params.class_weight is None else params.class_weight.tolist(),
         "pos_weight": None if params.pos_weight is None else params.pos_weight.tolist(),
         "label_smoothing": params.label_smoothing,
         "temperature": temperature,
     }
+    if smoothing is not None:
+        block["label_smoothing"], block["smoothing_spread"] = smoothing[0], str(smoothing[1])
     if spec.takes(LossParam.GAMMA):
         block["gamma"] = params.gamma
     if geometry in spec.scalar_alpha:

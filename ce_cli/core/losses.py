@@ -325,6 +325,26 @@ def _block_rows(n_classes: int) -> int:
     return int(min(1 << 16, max(64, BLOCK_ELEMENTS // max(n_classes, 1))))
 
 
+class _FirstMax:
+    """``np.argmax`` over the classes of a class-major block (C, m) already shifted by its max,
+    with reused buffers: the first c where the block is exactly 0, found as C + min over c of
+    [b_c == 0]·(c − C) — reductions along contiguous rows, no transposed copy."""
+
+    def __init__(self, n_classes: int, rows: int) -> None:
+        itype = np.int16 if n_classes < np.iinfo(np.int16).max else np.int64
+        self.n_classes = n_classes
+        self.is_max = np.empty((n_classes, rows), dtype=bool)
+        self.keyed = np.empty((n_classes, rows), dtype=itype)
+        self.offset = (np.arange(n_classes, dtype=itype) - n_classes)[:, None]
+
+    def __call__(self, shifted: F64, out: NDArray[np.int64]) -> None:
+        m = shifted.shape[1]
+        is_max, keyed = self.is_max[:, :m], self.keyed[:, :m]
+        np.equal(shifted, 0.0, out=is_max)
+        np.multiply(is_max, self.offset, out=keyed)
+        np.add(keyed.min(axis=0), self.n_classes, out=out, casting="unsafe")
+
+
 def ce_index_rows(
     logits: ArrayLike,
     target: ArrayLike,
@@ -333,6 +353,7 @@ def ce_index_rows(
     label_smoothing: float = 0.0,
     temperature: float = 1.0,
     block_rows: int | None = None,
+    argmax_out: NDArray[np.int64] | None = None,
 ) -> tuple[F64, F64]:
     """Fast per-row cross-entropy from logits (n, C) and class-index targets (n,).
 
@@ -343,7 +364,8 @@ def ce_index_rows(
     Works through cache-sized row blocks (``block_rows``, default about 2**18 / C rows): each
     block is converted once into a reused float64 buffer (class-major for C <= 64 or input
     that is not C-contiguous), so float16/32/64 input in C or Fortran order costs no
-    whole-array temporaries.
+    whole-array temporaries. ``argmax_out`` (int64, shape (n,)), when given, receives
+    ``np.argmax(logits, axis=1)`` (ties: the first index; finite logits) from the same pass.
     """
     x = _check_logits_2d(logits, "logits")
     n, n_classes = x.shape
@@ -354,37 +376,56 @@ def ce_index_rows(
     rows = _block_rows(n_classes) if block_rows is None else int(block_rows)
     if rows < 1:
         raise ValueError(f"block_rows must be >= 1, got {block_rows}")
-
+    if argmax_out is not None and argmax_out.shape != (n,):
+        raise ValueError(f"argmax_out must have shape ({n},), got {argmax_out.shape}")
     class_major = n_classes <= CLASS_MAJOR_MAX_CLASSES or not x.flags.c_contiguous
-    axis = 0 if class_major else 1  # the class axis of a block
     m_max = min(rows, n)
     buf = np.empty((n_classes, m_max) if class_major else (m_max, n_classes))
-    arange = np.arange(m_max)
+    first_max = _FirstMax(n_classes, m_max) if argmax_out is not None and class_major else None
     w_vec = np.ones(n_classes) if w is None else w
-    w_total = float(w_vec.sum())
     loss = np.empty(n)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        m, t, out = stop - start, idx[start:stop], loss[start:stop]
+        m, t = stop - start, idx[start:stop]
         b = buf[:, :m] if class_major else buf[:m]
         np.copyto(b, x[start:stop].T if class_major else x[start:stop])
         # b = (x - max_c x) / T: lse_n = log Σ_c exp(b) is then shift-free, and so is every term
-        b -= b.max(axis=axis, keepdims=True)
-        if temp != 1.0:
-            b /= temp
-        picked = b[t, arange[:m]] if class_major else b[arange[:m], t]
-        if eps:
-            linear = w_vec @ b if class_major else b @ w_vec  # Σ_c w_c·b_c
-        np.exp(b, out=b)
-        lse = np.log(b.sum(axis=axis))
-        np.subtract(lse, picked, out=out)
-        if w is not None:
-            out *= w[t]
-        if eps:
-            out *= 1.0 - eps
-            out += (eps / n_classes) * (lse * w_total - linear)
+        b -= b.max(axis=0 if class_major else 1, keepdims=True)
+        if argmax_out is not None:  # b is exactly 0 where a row reaches its maximum
+            if first_max is not None:
+                first_max(b, argmax_out[start:stop])
+            else:
+                np.argmax(b, axis=1, out=argmax_out[start:stop])
+        _ce_block_terms(b, t, loss[start:stop], class_major, temp, w, w_vec, eps)
     denom = np.ones(n) if w is None else w[idx]
     return loss, denom
+
+
+def _ce_block_terms(
+    b: F64,
+    t: NDArray[np.intp],
+    out: F64,
+    class_major: bool,
+    temp: float,
+    w: F64 | None,
+    w_vec: F64,
+    eps: float,
+) -> None:
+    """``ce_index_rows``' terms of one block ``b`` = x − max (overwritten by exp)."""
+    if temp != 1.0:
+        b /= temp
+    m = len(t)
+    picked = b[t, np.arange(m)] if class_major else b[np.arange(m), t]
+    if eps:
+        linear = w_vec @ b if class_major else b @ w_vec  # Σ_c w_c·b_c
+    np.exp(b, out=b)
+    lse = np.log(b.sum(axis=0 if class_major else 1))
+    np.subtract(lse, picked, out=out)
+    if w is not None:
+        out *= w[t]
+    if eps:
+        out *= 1.0 - eps
+        out += (eps / len(w_vec)) * (lse * float(w_vec.sum()) - linear)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -481,12 +522,34 @@ def binary_logit_rows(logits: ArrayLike, target: ArrayLike) -> tuple[F64, F64, N
       That is ``z > 0``, except that the rounded σ(z) is exactly 1/2 for tiny ``z > 0``; so
       where ``|z| < SIGMOID_HALF_BAND`` it is evaluated as written (outside, σ(z) − 1/2 ≈ z/4
       is far above any rounding error).
+
+    Any shape; an (n, K) array stacked column by column is worked through by its transpose.
     """
+    loss, p_true, positive = _logit_rows(logits, target, True)
+    assert p_true is not None
+    return loss, p_true, positive
+
+
+def binary_logit_elements(logits: ArrayLike, target: ArrayLike) -> tuple[F64, NDArray[np.bool_]]:
+    """``binary_logit_rows`` without ``p_true`` (one ``exp`` per element, not two): the
+    multi-label path, which needs the loss and the decision only."""
+    loss, _, positive = _logit_rows(logits, target, False)
+    return loss, positive
+
+
+def _logit_rows(
+    logits: ArrayLike, target: ArrayLike, want_p_true: bool
+) -> tuple[F64, F64 | None, NDArray[np.bool_]]:
     y = np.asarray(target)
     if y.size and not _is_binary(y):
         raise ValueError("binary targets must be 0 or 1")
     z, y, shape = _elementwise_pair(logits, y)
-    loss, p_true = np.empty(z.shape), np.empty(z.shape)
+    if z.ndim == 2 and z.flags.f_contiguous and not z.flags.c_contiguous:
+        # (n, K) stacked column by column: chunk its transpose, so every chunk is contiguous
+        loss_t, p_true_t, positive_t = _logit_rows(z.T, y.T, want_p_true)
+        return loss_t.T, None if p_true_t is None else p_true_t.T, positive_t.T
+    loss = np.empty(z.shape)
+    p_true = np.empty(z.shape) if want_p_true else None
     for sl, (u, e) in _chunks(z.shape, 2):
         lo = loss[sl]
         np.multiply(y[sl], -2.0, out=e)
@@ -498,14 +561,16 @@ def binary_logit_rows(logits: ArrayLike, target: ArrayLike) -> tuple[F64, F64, N
         np.log1p(e, out=e)
         np.maximum(u, 0.0, out=lo)
         lo += e
-        np.negative(lo, out=p_true[sl])
-        np.exp(p_true[sl], out=p_true[sl])
+        if p_true is not None:
+            np.negative(lo, out=p_true[sl])
+            np.exp(p_true[sl], out=p_true[sl])
     positive = z > 0.0
-    near = np.flatnonzero(np.abs(z) < SIGMOID_HALF_BAND)
-    if near.size:
+    near = np.nonzero(np.abs(z) < SIGMOID_HALF_BAND)  # any shape: (n,) or (n, K)
+    if near[0].size:
         log_p, _ = log_sigmoid_pair(z[near])
         positive[near] = np.exp(log_p) > 0.5
-    return loss.reshape(shape), p_true.reshape(shape), positive.reshape(shape)
+    p_out = None if p_true is None else p_true.reshape(shape)
+    return loss.reshape(shape), p_out, positive.reshape(shape)
 
 
 def _is_binary(y: NDArray[Any]) -> bool:
@@ -886,6 +951,7 @@ __all__ = [
     "bce_terms_from_probs",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "binary_logit_elements",
     "binary_logit_rows",
     "ce_index_rows",
     "ce_terms",

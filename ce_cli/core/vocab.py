@@ -101,6 +101,14 @@ class DataShape(Vocab):
     SOFT = "soft"
 
 
+class SmoothingSpread(Vocab):
+    """``--smoothing-spread``: label smoothing's ε over every class (PyTorch, Keras: ε/K each)
+    or over the other classes only (seed 001 §5.1: 1−ε on the true class, ε/(K−1) elsewhere)."""
+
+    ALL = "all"
+    OTHERS = "others"
+
+
 class OnInvalid(Vocab):
     """``--on-invalid``: NaN / infinite predictions are an error, or their rows are skipped."""
 
@@ -135,6 +143,7 @@ class OutputFormat(Vocab):
     JSON = "json"
     CSV = "csv"
     MARKDOWN = "markdown"
+    HTML = "html"
 
 
 class InputFormat(Vocab):
@@ -143,6 +152,27 @@ class InputFormat(Vocab):
     PARQUET = "parquet"
     IPC = "ipc"
     JSONL = "jsonl"
+    NPY = "npy"
+    NPZ = "npz"
+    SAFETENSORS = "safetensors"
+
+
+class FilterBy(Vocab):
+    """``ce label-issues --filter-by``: cleanlab's ``filter_by`` methods (its default first)."""
+
+    PRUNE_BY_NOISE_RATE = "prune_by_noise_rate"
+    PRUNE_BY_CLASS = "prune_by_class"
+    BOTH = "both"
+    CONFIDENT_LEARNING = "confident_learning"
+    PREDICTED_NEQ_GIVEN = "predicted_neq_given"
+
+
+class RankBy(Vocab):
+    """``ce label-issues --rank-by``: cleanlab's label-quality scores."""
+
+    SELF_CONFIDENCE = "self_confidence"
+    NORMALIZED_MARGIN = "normalized_margin"
+    CONFIDENCE_WEIGHTED_ENTROPY = "confidence_weighted_entropy"
 
 
 INPUT_FORMATS = InputFormat.values()
@@ -154,4 +184,7 @@ INPUT_KINDS = InputKind.values()
 REDUCTIONS = Reduction.values()
 ON_INVALID = OnInvalid.values()
 STRATEGIES = Strategy.values()
+SMOOTHING_SPREADS = SmoothingSpread.values()
 CONFIDENCE_MODES = Confidence.values()
+FILTER_BY = FilterBy.values()
+RANK_BY = RankBy.values()

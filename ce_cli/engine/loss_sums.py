@@ -111,6 +111,7 @@ class SoftmaxRows:
     label: np.ndarray  # class index (soft: the most probable class)
     p_true: np.ndarray  # q_y (NaN for soft targets)
     class_mass: np.ndarray | None  # ω per row: w_y, or Σ_c w_c t_c (None: no class weight)
+    predicted: np.ndarray | None = None  # argmax per row, when the kernel found it on its way
 
 
 @dataclass
@@ -119,8 +120,14 @@ class SigmoidElements:
 
     terms: np.ndarray  # (n, K) the loss's terms
     plain: np.ndarray  # (n, K) the plain BCE
-    prob: np.ndarray  # (n, K) σ(z) or p
+    prob: np.ndarray  # (n, K) σ(z) or p; logits and index targets: the true value's σ;
+    # logits and multi-hot targets: empty (only ``positive`` is used)
     y: np.ndarray  # (n, K) float 0/1 (or soft) targets
+    positive: np.ndarray | None = None  # (n, K) σ(z) > 1/2, when known without ``prob``
+
+    def decision(self) -> np.ndarray:
+        """σ(z) > 1/2 (or p > 1/2) per element."""
+        return self.prob > 0.5 if self.positive is None else self.positive
 
 
 class LossAccumulator:
@@ -252,7 +259,7 @@ class LossAccumulator:
         else:
             rows = self._index_rows(preds, target)
         ones = np.ones(preds.shape[0]) if weight is None else weight
-        predicted = row_argmax(preds)
+        predicted = row_argmax(preds) if rows.predicted is None else rows.predicted
         self._add_rows(rows, predicted, ones, weight)
         if s.target_kind == TargetKind.SOFT:
             self.prior += ones @ target
@@ -276,8 +283,12 @@ class LossAccumulator:
         """Index targets: the spec's fused kernel on logits when it has one, else its terms on
         log q."""
         s, spec, params = self.setup, self.setup.spec, self.setup.params
+        predicted = None
         if s.inputs == InputKind.LOGITS and spec.fused_rows is not None:
-            plain, denom = losses.ce_index_rows(preds, label, temperature=s.temperature)
+            predicted = np.empty(preds.shape[0], dtype=np.int64)
+            plain, denom = losses.ce_index_rows(
+                preds, label, temperature=s.temperature, argmax_out=predicted
+            )
             loss = plain
             if not s.plain:
                 loss, denom = spec.fused_rows(preds, label, s.temperature, params)
@@ -290,7 +301,7 @@ class LossAccumulator:
             exact = preds[np.arange(preds.shape[0]), label]
             self.n_exact_true += int(((exact == 0) | (exact == 1)).sum())
         mass = None if s.class_weight is None else s.class_weight[label]
-        return SoftmaxRows(loss, denom, plain, label, np.exp(-plain), mass)
+        return SoftmaxRows(loss, denom, plain, label, np.exp(-plain), mass, predicted)
 
     def _soft_rows(
         self, logp: np.ndarray, soft: np.ndarray, weight: np.ndarray | None
@@ -358,6 +369,14 @@ class LossAccumulator:
         s = self.setup
         z = preds / s.temperature if s.temperature != 1 else preds
         assert s.spec.elements is not None
+        if s.target_kind == TargetKind.MULTI_HOT:  # 0/1 targets: one exp per element, chunked
+            plain, positive = losses.binary_logit_elements(z, y)
+            terms = plain if s.plain else s.spec.elements(z, y, s.params)
+            return SigmoidElements(terms, plain, np.empty((0, 0)), y, positive)
+        if s.target_kind == TargetKind.INDEX:  # one-hot: the true class's σ(z) too
+            plain, q_true, positive = losses.binary_logit_rows(z, y)
+            terms = plain if s.plain else s.spec.elements(z, y, s.params)
+            return SigmoidElements(terms, plain, q_true, y, positive)
         terms = s.spec.elements(z, y, s.params)
         log_p, log_1mp = losses.log_sigmoid_pair(z)
         plain = -(y * log_p + (1 - y) * log_1mp)
@@ -398,7 +417,7 @@ class LossAccumulator:
         self, e: SigmoidElements, ones: np.ndarray, weight: np.ndarray | None
     ) -> None:
         """Subset accuracy, Hamming errors and per-label sums (support = positives)."""
-        decision = e.prob > 0.5
+        decision = e.decision()
         right = decision == (e.y == 1)
         self.correct += self._sample(right.all(axis=1).astype(np.float64), weight)
         self.label_errors += self._sample((~right).sum(axis=1).astype(np.float64), weight)
@@ -416,7 +435,7 @@ class LossAccumulator:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Accuracy and per-class sums of index targets; (label, predicted, p_true)."""
         n, k = e.terms.shape
-        predicted = row_argmax(preds) if k > 1 else (e.prob[:, 0] > 0.5).astype(np.int64)
+        predicted = row_argmax(preds) if k > 1 else e.decision()[:, 0].astype(np.int64)
         hit = (predicted == label).astype(np.float64)
         self.correct += self._sample(hit, weight)
         c = self.setup.n_classes
@@ -429,6 +448,8 @@ class LossAccumulator:
         pos = label == 1
         self.pos_score += [float(score[pos] @ ones[pos]), float(ones[pos].sum())]
         self.neg_score += [float(score[~pos] @ ones[~pos]), float(ones[~pos].sum())]
+        if e.positive is not None:  # prob is already the true value's (σ(z) or 1 − σ(z))
+            return label, predicted, e.prob[:, 0]
         return label, predicted, np.where(pos, e.prob[:, 0], 1 - e.prob[:, 0])
 
     def _binary_logits(

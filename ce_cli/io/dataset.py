@@ -22,28 +22,40 @@ import pyarrow.compute as pc
 from ce_cli.core.errors import CEError
 from ce_cli.core.limits import MAX_THREADS
 from ce_cli.core.progress import Progress
+from ce_cli.io.arrays import ArrayRequest, ArraySource
 from ce_cli.io.batch import Batch
 from ce_cli.io.columns import (
     ID_NAMES,
     PredColumns,
     check_unique,
+    find_index,
     find_labels,
     find_optional,
-    find_preds,
 )
 from ce_cli.io.convert import combine, numeric
 from ce_cli.io.files import MultiSource, expand, open_input
 from ce_cli.io.formats import Source
 from ce_cli.io.groups import GroupColumn, check_group_type
-from ce_cli.io.layout import LabelOptions, Layout, LayoutRequest, decide_layout
+from ce_cli.io.layout import (
+    LabelOptions,
+    Layout,
+    LayoutRequest,
+    decide_layout,
+    no_layout_error,
+    resolve_preds,
+)
 from ce_cli.io.where import Condition, RowFilter, filtered, parse
 
 # --batch-size by default: about BATCH_VALUES values per batch, MIN_BATCH_ROWS to
 # MAX_BATCH_ROWS rows (a power of two). Measured on 2 cores: 1M × 100 is fastest at 32768 rows
 # (394 MiB peak vs 590 MiB at 65536); 50M × 2 (label, logit) at 131072 rows (1.00 s vs 1.30 s;
 # past 1 MiB per column array the batches leave L2, past 4 MiB malloc maps them fresh).
+# The rows are then capped by bytes: at most MAX_BATCH_BYTES per batch (values × their byte
+# width), so 10k or 100k classes hold about as much per batch as 100 do (32768 × 100 float64
+# is 26 MiB), down to MIN_WIDE_ROWS rows.
 BATCH_VALUES = 262144
 MIN_BATCH_ROWS, MAX_BATCH_ROWS = 32768, 131072
+MAX_BATCH_BYTES, MIN_WIDE_ROWS = 32 << 20, 16
 LIST_VALUES = 8  # a variable-length list column counts as this many values per row
 RawBatch = tuple[pa.RecordBatch, pa.RecordBatch, int]
 _TEXT_FORMATS = ("csv", "tsv", "jsonl")
@@ -71,6 +83,8 @@ class InputOptions:
     progress: Progress | None = None  # told how far each pass got (the CLI draws a bar)
     where: tuple[str, ...] = ()  # row filters ('country=de', 'day in 1,2'); all must hold
     group_by: str | None = None  # a column whose values each get a report (--group-by)
+    pred_key: str | None = None  # array files: the predictions' key (--pred-key)
+    label_key: str | None = None  # array files: the labels' key (--label-key)
 
     @property
     def display(self) -> str:
@@ -104,8 +118,12 @@ class Dataset:
         conditions = [parse(text) for text in options.where]
         self.options = options
         self.read_preds = read_preds
-        self.main = open_input([options.path, *options.more_paths], options.input_format)
-        self.labels = open_input([options.labels_path]) if options.labels_path else None
+        keys = ArrayRequest(options.pred_key, options.label_key, bool(options.labels_path))
+        self.main = open_input([options.path, *options.more_paths], options.input_format, keys)
+        label_keys = replace(keys, role="labels", preds_of=self.main)
+        self.labels = (
+            open_input([options.labels_path], None, label_keys) if options.labels_path else None
+        )
         for src in (self.main, self.labels) if self.labels else (self.main,):
             _check_names_are_text(src)
         self.row_filter = RowFilter(conditions, self.main, self.labels) if conditions else None
@@ -154,6 +172,9 @@ class Dataset:
             mask_col=self.mask_col,
             id_col=self.id_col,
             reader_notes=tuple(notes),
+            hard_col=self.hard_col if self.read_preds else None,
+            preds_required=self.read_preds,
+            id_from_index=self.id_from_index,
         )
 
     @property
@@ -224,16 +245,21 @@ class Dataset:
         label_names = self.label_source.schema.names
         self.label_cols = find_labels(label_names, opts.label_col, self.label_source.path)
         candidates = [c for c in main_names if self.labels is not None or c not in self.label_cols]
-        self.preds: PredColumns | None = find_preds(candidates, opts.pred_cols, self.main.path)
-        if self.preds is None and self.read_preds:
-            raise CEError(
-                f"{self.main.path}: no prediction columns found (looked for logit_*, prob_*, "
-                f"p_*, score_*, pred_* or logit/prob/score); the file has columns: "
-                f"{', '.join(main_names)}; pass --pred-cols"
-            )
         self.id_col = find_optional(main_names, opts.id_col, ID_NAMES, "id", self.main.path)
+        self.id_from_index = self.id_col is None and not opts.id_col
+        if self.id_from_index:
+            self.id_col = _pandas_index(self.main.schema) or find_index(main_names)
         self.weight_col = self._either(opts.weight_col, "weight")
         self.mask_col = self._either(opts.mask_col, "mask")
+        used = [self.id_col, self.weight_col, self.mask_col, opts.on, opts.group_by]
+        self.preds: PredColumns | None
+        self.preds, self.hard_col = resolve_preds(
+            self.main.schema, candidates, opts.pred_cols, self.main.path, used
+        )
+        if self.preds is None and self.read_preds:
+            if isinstance(self.main, ArraySource):
+                raise self.main.no_predictions()
+            raise no_layout_error(self.main.path, self.main.schema, self.label_cols)
         self._check_unique_names()
         self.group = self._group_column(opts.group_by) if opts.group_by else None
         if opts.on:
@@ -283,8 +309,9 @@ class Dataset:
             wanted += self.label_cols
         if self.read_preds and self.preds is not None:
             wanted += self.preds.names
+            wanted += [self.hard_col] if self.hard_col else []
         for extra in (self.id_col, self.weight_col, self.mask_col, self.options.on):
-            if extra and extra in self.main.schema.names:
+            if extra is not None and extra in self.main.schema.names:  # "": pandas' index
                 wanted.append(extra)
         if self.group is not None and not self.group.in_labels:
             wanted.append(self.group.name)
@@ -292,19 +319,24 @@ class Dataset:
 
     def _default_batch_size(self) -> int:
         """Rows per batch for about BATCH_VALUES values of the columns read, a power of two
-        from MIN_BATCH_ROWS to MAX_BATCH_ROWS (few columns: longer batches, less overhead)."""
+        from MIN_BATCH_ROWS to MAX_BATCH_ROWS (few columns: longer batches, less overhead),
+        then at most MAX_BATCH_BYTES per batch (many classes: shorter batches, same memory)."""
         sides: list[tuple[Source | MultiSource, list[str], str]] = [
             (self.main, self._main_columns(), "main")
         ]
         if self.labels is not None:
             sides.append((self.labels, self._label_columns(), "labels"))
-        values = sum(
-            _values_per_row(src.schema.field(name).type)
+        types = [
+            src.schema.field(name).type
             for src, wanted, side in sides
             for name in self._columns(wanted, side)[0]
-        )
-        rows = 1 << max(0, (BATCH_VALUES // max(values, 1)).bit_length() - 1)
-        return min(MAX_BATCH_ROWS, max(MIN_BATCH_ROWS, rows))
+        ]
+        values = sum(_values_per_row(t) for t in types)
+        row_bytes = sum(_values_per_row(t) * _value_bytes(t) for t in types)
+        rows = _power_of_two_below(BATCH_VALUES // max(values, 1))
+        rows = min(MAX_BATCH_ROWS, max(MIN_BATCH_ROWS, rows))
+        by_bytes = _power_of_two_below(MAX_BATCH_BYTES // max(row_bytes, 1))
+        return max(MIN_WIDE_ROWS, min(rows, by_bytes))
 
     @property
     def batch_size(self) -> int:
@@ -494,6 +526,23 @@ def _check_names_are_text(src: Source | MultiSource) -> None:
         ) from None
 
 
+def _power_of_two_below(n: int) -> int:
+    """The largest power of two <= n (1 for n < 1)."""
+    return 1 << max(0, n.bit_length() - 1)
+
+
+def _value_bytes(typ: pa.DataType) -> int:
+    """Bytes of one value of ``typ`` (a list's values; 8 for strings and other variable widths)."""
+    while pa.types.is_list(typ) or pa.types.is_large_list(typ) or pa.types.is_fixed_size_list(typ):
+        typ = typ.value_type
+    if pa.types.is_dictionary(typ):
+        typ = typ.index_type
+    try:
+        return max(1, typ.bit_width // 8)
+    except ValueError:  # variable width (strings, binary): count a pointer-sized value
+        return 8
+
+
 def _values_per_row(typ: pa.DataType) -> int:
     if pa.types.is_fixed_size_list(typ):
         return int(typ.list_size)
@@ -532,3 +581,14 @@ def _key_array(arr: pa.Array, file: str, key: str, like: pa.DataType | None = No
 def _dictionary(arr: pa.Array) -> tuple[np.ndarray, list[object]]:
     encoded = pc.dictionary_encode(arr)
     return numeric(encoded.indices).astype(np.int64), encoded.dictionary.to_pylist()
+
+
+def _pandas_index(schema: pa.Schema) -> str | None:
+    """The column holding a stored pandas index (``df.to_parquet()`` of a frame whose index is
+    not a plain 0…N-1 range), used as the row id when no id column is named or found."""
+    try:
+        meta = schema.pandas_metadata or {}
+    except (AttributeError, ValueError):
+        return None
+    stored = [c for c in meta.get("index_columns", []) if isinstance(c, str)]
+    return stored[0] if len(stored) == 1 and stored[0] in schema.names else None

@@ -31,6 +31,7 @@ import pyarrow as pa
 
 from ce_cli.core.errors import CEError
 from ce_cli.io import remote
+from ce_cli.io.arrays import ARRAY_FORMATS, ArrayRequest, detect_array_format, open_array
 from ce_cli.io.formats import Source, detect_format, open_remote, open_source, rechunk
 
 _GLOB_CHARS = "*?["
@@ -100,6 +101,8 @@ def _glob_base(spec: str) -> str:
 
 
 def _is_data_file(path: str, input_format: str | None) -> bool:
+    if _is_array(path, input_format) is not None:
+        return True
     try:
         detect_format(path, input_format)
     except CEError:
@@ -118,16 +121,20 @@ def _data_files(directory: str, input_format: str | None) -> Iterator[str]:
                 yield path
 
 
-def open_input(specs: Sequence[str], input_format: str | None = None) -> Source | MultiSource:
-    """One Source for a single file; a MultiSource for several files or partitions."""
+def open_input(
+    specs: Sequence[str], input_format: str | None = None, arrays: ArrayRequest | None = None
+) -> Source | MultiSource:
+    """One Source for a single file; a MultiSource for several files or partitions.
+
+    ``arrays``: how array files (.npy, .npz, .safetensors) are read (``ce_cli.io.arrays``)."""
     files = [f for spec in specs for f in resolve(spec, input_format)]
     fields, values, note = partitions(files)
     if len(files) == 1 and not fields:
-        return _open(files[0], input_format)
+        return _open(files[0], input_format, arrays)
     if any(f.name == "-" for f in files):
         raise CEError("stdin ('-') cannot be combined with other inputs")
     multi = MultiSource(
-        [_open(f, input_format) for f in files],
+        [_open(f, input_format, arrays) for f in files],
         display=" ".join(specs),
         partition_fields=fields,
         partition_values=values,
@@ -136,10 +143,29 @@ def open_input(specs: Sequence[str], input_format: str | None = None) -> Source 
     return multi
 
 
-def _open(file: DataFile, input_format: str | None) -> Source:
+def _open(file: DataFile, input_format: str | None, arrays: ArrayRequest | None = None) -> Source:
+    fmt = None if file.name == "-" else _is_array(file.name, input_format)
+    if fmt is not None:
+        if file.remote is not None and file.local_path is None:
+            raise CEError(f"{file.name}: array files are read from local paths only; copy it here")
+        path = file.local_path or file.name
+        if not os.path.exists(path):
+            raise CEError(f"{path}: no such file")
+        if not os.path.isfile(path):
+            raise CEError(f"{path}: an array file must be a regular file (not a directory or pipe)")
+        if not os.access(path, os.R_OK):
+            raise CEError(f"{path}: permission denied")
+        return open_array(path, fmt, arrays or ArrayRequest())
     if file.remote is not None:
         return open_remote(file.remote, input_format)
     return open_source(file.name, input_format)
+
+
+def _is_array(path: str, input_format: str | None) -> str | None:
+    """The array format of ``path`` (by --input-format, else the extension), or None."""
+    if input_format is not None:
+        return input_format if input_format in ARRAY_FORMATS else None
+    return detect_array_format(path)
 
 
 def partitions(

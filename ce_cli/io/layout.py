@@ -7,8 +7,10 @@ contradicts the decision is an error, never a silent change of meaning.
 Class set, first that applies:
   1. ``--classes a,b,c`` (``--num-classes K`` must agree);
   2. ``--num-classes K``: classes named ``0`` … ``K-1``;
-  3. the suffixes of the prediction columns (``prob_cat`` → ``cat``), or the length of a list
-     prediction column;
+  3. the suffixes of the prediction columns (``prob_cat`` → ``cat``); the names of columns named
+     as the classes (``0 … 9``, ``malignant, benign``: kept when the first batch's labels name
+     them, ``confirm_preds``); the number of ``--pred-cols`` columns (integer labels); or the
+     length of a list prediction column;
   4. the suffixes of multi-hot / soft label columns (``label_cat`` → ``cat``);
   5. the labels seen: integers are class indices, so the classes are ``0`` … ``max`` (bounded:
      see ``MIN_OPEN_CLASSES``; a larger label needs ``--num-classes`` or ``--classes``);
@@ -18,7 +20,7 @@ Class set, first that applies:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +30,16 @@ from ce_cli.core.errors import CEError
 from ce_cli.core.limits import MAX_CLASSES
 from ce_cli.core.vocab import TASKS
 from ce_cli.io.batch import Batch
-from ce_cli.io.columns import PredColumns, strip_prefix
+from ce_cli.io.columns import (
+    PredColumns,
+    class_named_candidates,
+    find_hard_preds,
+    find_preds,
+    is_index_name,
+    show_column,
+    show_columns,
+    strip_prefix,
+)
 from ce_cli.io.convert import combine, dictionary_codes, is_numeric, list_offsets, numeric
 from ce_cli.io.ids import IdColumn
 
@@ -49,6 +60,7 @@ class LabelOptions:
     classes: tuple[str, ...] | None = None
     num_classes: int | None = None
     ignore_index: int | None = -100
+    label_offset: int = 0  # subtracted from integer labels (1-based labels: 1)
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,7 @@ class Layout:
     notes: list[str] = field(default_factory=list)  # how each decision was made, for the report
     # Integer labels whose class names are integers (logit_1 … logit_5): label value → index.
     int_names: dict[int, int] | None = None
+    label_offset: int = 0  # subtracted from integer labels after --ignore-index is applied
 
     @property
     def n_classes(self) -> int | None:
@@ -108,7 +121,7 @@ class Layout:
                     f"{weight[bad[0]]}); sample weights must be finite and >= 0"
                 )
         preds = self._decode_preds(main, row_start) if read_preds and self.preds else None
-        ids = IdColumn(_column(main, labels, self.id_col)) if self.id_col else None
+        ids = IdColumn(_column(main, labels, self.id_col)) if self.id_col is not None else None
         return Batch(
             n, row_start, target, valid, n_ignored, n_masked, preds, weight, ids, codes, values
         )
@@ -147,6 +160,8 @@ class Layout:
         ignored = no_ignore
         if self.ignore_index is not None and low <= self.ignore_index <= high:
             ignored = labels == self.ignore_index
+        if self.label_offset:
+            labels = labels.astype(np.int64) - self.label_offset
         return self._ints_to_index(labels, ignored, row_start), None, None, ignored
 
     def _ints_to_index(self, labels: np.ndarray, ignored: np.ndarray, row_start: int) -> np.ndarray:
@@ -176,6 +191,14 @@ class Layout:
                     + (
                         f", or --ignore-index {labels[r]} to leave such rows out"
                         if labels[r] < 0
+                        else ""
+                    )
+                    + (
+                        "; labels 1 … C look 1-based: pass --label-offset 1"
+                        if limit is not None
+                        and labels[r] == limit
+                        and not self.label_offset
+                        and int(index[~ignored].min()) >= 1
                         else ""
                     )
                 )
@@ -306,6 +329,9 @@ class LayoutRequest:
     mask_col: str | None = None
     id_col: str | None = None
     reader_notes: tuple[str, ...] = ()  # partitions, --where: appended to the layout's notes
+    hard_col: str | None = None  # y_pred: hard predictions, checked against the argmax
+    id_from_index: bool = False  # id_col is pandas' index, found by name or metadata
+    preds_required: bool = True  # ce score: class-named columns the labels do not name are an error
 
 
 def decide_layout(request: LayoutRequest) -> Layout:
@@ -316,6 +342,7 @@ def decide_layout(request: LayoutRequest) -> Layout:
     class set → task → target kind. The ``Layout`` is built once, whole.
     """
     notes: list[str] = []
+    request = replace(request, preds=confirm_preds(request, notes))
     pred_list_len = _pred_list_len(request)
     classes = _given_classes(request, pred_list_len, notes)
     encoding = _label_encoding(
@@ -323,8 +350,10 @@ def decide_layout(request: LayoutRequest) -> Layout:
     )
     label_cols, classes = _label_columns(request, classes, notes)
     classes, int_names = _class_set(request, encoding, classes, pred_list_len, notes)
+    if encoding == "int":
+        check_one_based(request, classes, int_names, notes)
     task, encoding, target_kind = _task_and_target(request, encoding, classes, notes)
-    return Layout(
+    layout = Layout(
         request.label_file,
         label_cols,
         encoding,
@@ -337,10 +366,13 @@ def decide_layout(request: LayoutRequest) -> Layout:
         pred_list_len,
         request.weight_col,
         request.mask_col,
-        request.id_col,
+        index_id(request, notes),
         notes=[*notes, *request.reader_notes],
         int_names=int_names,
+        label_offset=request.options.label_offset,
     )
+    hard_pred_note(layout, request)
+    return layout
 
 
 def _pred_list_len(request: LayoutRequest) -> int | None:
@@ -370,7 +402,8 @@ def _given_classes(
         notes.append("classes from --classes/--num-classes")
     elif preds is not None and preds.class_names is not None and len(preds.names) >= 2:
         classes = preds.class_names
-        notes.append(f"classes from the prediction columns {preds.prefix}*")
+        if preds.prefix is not None:
+            notes.append(f"classes from the prediction columns {preds.prefix}*")
     elif preds is not None and pred_list_len is not None:
         classes = tuple(str(i) for i in range(pred_list_len))
         notes.append(f"{pred_list_len} classes from the length of list column {preds.names[0]}")
@@ -589,6 +622,300 @@ def _list_encoding(dtype: pa.DataType, first: pa.Array, classes: tuple[str, ...]
     if fixed and zero_one and (classes is None or lengths[0] == len(classes)):
         return "list-hot"
     return "list-names"
+
+
+# ---------------------------------------------------------------------- the files people write
+def resolve_preds(
+    schema: pa.Schema,
+    candidates: list[str],
+    spec: str | None,
+    file: str,
+    used: list[str | None],
+) -> tuple[PredColumns | None, str | None]:
+    """(prediction columns, hard-prediction column): the conventions (``columns.find_preds``),
+    else two or more numeric columns that may be named as the classes (``confirm_preds``
+    keeps those the labels name)."""
+    preds = find_preds(candidates, spec, file)
+    if spec is None and (preds is None or preds.found_as == "hard"):
+        types = dict(zip(schema.names, schema.types, strict=True))
+        named = [c for c in class_named_candidates(candidates, used) if _is_score(types[c])]
+        if len(named) >= 2:
+            preds = PredColumns(tuple(named), None, None, "class-names")
+    return preds, find_hard_preds(candidates, preds)
+
+
+def confirm_preds(request: LayoutRequest, notes: list[str]) -> PredColumns | None:
+    """Columns named as the classes (``0 … 9``, ``malignant, benign``) are prediction columns
+    when the labels' values (or ``--classes``) name them; ``--pred-cols`` without a common
+    prefix and integer labels: as many classes as columns; ``y_pred`` alone: hard predictions,
+    an error (a loss needs scores) unless it holds fractions."""
+    preds = request.preds
+    if preds is None or preds.found_as == "hard":
+        return _hard_only(request, preds, notes)
+    if preds.found_as not in ("class-names", "option") or len(preds.names) < 2:
+        return preds
+    given = _classes_from_options(request.options, request.label_file)
+    if given is not None:
+        return _named_by_option(request, preds, given, notes)
+    kind, values = _first_label_values(request)
+    names = preds.names
+    if preds.found_as == "class-names":
+        names = tuple(c for c in names if (_is_int(c) if kind == "int" else c in values))
+    if len(names) >= 2 and values and set(values) <= set(names) and _covers(request, names, values):
+        notes.append(
+            f"classes from the names of the prediction columns {_few(names)} (the labels of "
+            f"column {request.label_cols[0]} name them)"
+        )
+        return PredColumns(names, None, names, preds.found_as)
+    if kind == "int" and preds.found_as == "option":
+        k = len(names)
+        notes.append(
+            f"{k} classes from the {k} --pred-cols columns (integer labels 0 … {k - 1} index "
+            "them in order)"
+        )
+        return PredColumns(names, None, tuple(map(str, range(k))), "option")
+    _check_shifted(request, kind, values, names)
+    if preds.found_as == "class-names":
+        if not request.preds_required:
+            return None
+        saw = f"{kind} labels {_few(values)}" if values else f"labels of type {kind}"
+        raise no_layout_error(
+            request.pred_file,
+            request.pred_schema,
+            request.label_cols,
+            f"(column {request.label_cols[0]} holds {saw}, which name no set of columns)",
+        )
+    raise CEError(
+        f"{request.label_file}: the {kind} labels of column {request.label_cols[0]} "
+        f"({_few(values)}) are not the names of the {len(names)} --pred-cols columns "
+        f"({_few(names)}); pass --classes with the class of each column, in column order"
+    )
+
+
+def _covers(request: LayoutRequest, names: tuple[str, ...], values: list[str]) -> bool:
+    """Columns named as the classes are the classes when the first batch's labels name every
+    one, or (a class absent there) when they hold probabilities: rows summing to 1. So a
+    feature frame with columns ``0 … 99`` and labels ``0 … 9`` is not read as 100 classes."""
+    if len(set(values)) == len(names) or request.preds is None:
+        return True
+    if request.preds.found_as != "class-names":
+        return True  # --pred-cols: the user named them
+    if any(n not in request.first_main.schema.names for n in names):
+        return False
+    rows = np.stack([numeric(combine(request.first_main.column(n))) for n in names], axis=1)
+    sums = rows.astype(np.float64).sum(axis=1)
+    return bool(np.all(np.abs(sums - 1) <= SOFT_SUM_TOLERANCE * len(names)))
+
+
+def _named_by_option(
+    request: LayoutRequest, preds: PredColumns, given: tuple[str, ...], notes: list[str]
+) -> PredColumns | None:
+    """``--classes`` with columns named as the classes: put the columns in its order."""
+    names = preds.names
+    if set(given) <= set(names) and (preds.found_as == "class-names" or set(given) == set(names)):
+        if tuple(names) != given:
+            notes.append("prediction columns taken in the --classes order")
+        notes.append("prediction columns named as the classes (--classes)")
+        return PredColumns(given, None, given, preds.found_as)
+    if preds.found_as == "option":
+        return preds  # --classes names the --pred-cols columns in their order
+    if not request.preds_required:
+        return None
+    raise no_layout_error(
+        request.pred_file,
+        request.pred_schema,
+        request.label_cols,
+        f"(--classes {_few(given)} names no set of columns)",
+    )
+
+
+def _hard_only(
+    request: LayoutRequest, preds: PredColumns | None, notes: list[str]
+) -> PredColumns | None:
+    """``y_pred`` as the only prediction column: scores when it holds fractions, else hard
+    predictions — an error for ``ce score`` (a loss needs scores), none for ``ce weights``."""
+    if preds is None or preds.names[0] not in request.first_main.schema.names:
+        return None  # ce weights reads no prediction column
+    name = preds.names[0]
+    arr = combine(request.first_main.column(name))
+    if pa.types.is_floating(arr.type):
+        values = numeric(pc.drop_null(arr))
+        if values.size and not np.all(values == np.round(values)):
+            notes.append(f"column {name} holds fractions: read as scores")
+            return PredColumns(preds.names, None, None, "single")
+    if not request.preds_required:
+        return None
+    values = pc.unique(pc.drop_null(arr)).to_pylist()
+    shown = _few([f"{v:g}" if isinstance(v, float) else str(v) for v in values])
+    raise CEError(
+        f"{request.pred_file}: column {name} holds hard predictions (class ids or names: "
+        f"{shown}), not scores, and a loss needs scores; write model.predict_proba(X) (as "
+        "proba_<class> columns) or decision_function(X) beside it, or pass --pred-cols with "
+        "the score columns"
+    )
+
+
+def _first_label_values(request: LayoutRequest) -> tuple[str, list[str]]:
+    """(int | string | other, the distinct values as text) of a single label column in the
+    first batch; integers without ``--ignore-index`` and after ``--label-offset``."""
+    if len(request.label_cols) != 1:
+        return "other", []
+    name = request.label_cols[0]
+    arr = combine(request.first_labels.column(name))
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if arr.null_count:
+        return "other", []  # decoding names the row
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return "string", sorted(str(v) for v in pc.unique(arr).to_pylist())
+    if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        return "other", []
+    ints = np.unique(_integer_labels(arr, name, request.label_file, 0))
+    if request.options.ignore_index is not None:
+        ints = ints[ints != request.options.ignore_index]
+    return "int", [str(int(v) - request.options.label_offset) for v in ints]
+
+
+def check_one_based(
+    request: LayoutRequest,
+    classes: tuple[str, ...] | None,
+    int_names: dict[int, int] | None,
+    notes: list[str],
+) -> None:
+    """Integer labels 1 … C (none at 0) with C prediction columns for classes 0 … C-1: the
+    labels are 1-based; say so, with the fix (never shift them silently)."""
+    if request.preds is None or classes is None or len(classes) < 2:
+        return
+    if int_names is not None and any(k != v for k, v in int_names.items()):
+        return
+    kind, values = _first_label_values(request)
+    if request.options.label_offset:
+        notes.append(f"integer labels shifted by −{request.options.label_offset} (--label-offset)")
+    elif kind == "int":
+        _check_shifted(request, kind, values, classes)
+
+
+def _check_shifted(
+    request: LayoutRequest, kind: str, values: list[str], names: tuple[str, ...]
+) -> None:
+    ints = sorted(int(v) for v in values) if kind == "int" else []
+    if request.options.label_offset or not ints or not all(map(_is_int, names)):
+        return
+    c = len(names)
+    if ints[0] >= 1 and ints[-1] == c and [int(n) for n in names] == list(range(c)):
+        raise CEError(
+            f"{request.label_file}: column {request.label_cols[0]} holds labels {ints[0]} … "
+            f"{c} with none at 0, but the {c} prediction columns are classes 0 … {c - 1}: the "
+            "labels look 1-based; pass --label-offset 1"
+        )
+
+
+def index_id(request: LayoutRequest, notes: list[str]) -> str | None:
+    """pandas' index column is the row id when its first batch's values are unique (a 0 … N-1
+    range or a split's shuffled index); else it is not used."""
+    col = request.id_col
+    if col is None or not request.id_from_index:
+        return col
+    batch = request.first_main if col in request.first_main.schema.names else request.first_labels
+    arr = combine(batch.column(col))
+    shown = show_column(col)
+    if arr.null_count or pc.count_distinct(arr).as_py() != len(arr):
+        notes.append(f"pandas' index column {shown} is not the row id: its values repeat")
+        return None
+    ints = is_numeric(arr.type) and not pa.types.is_floating(arr.type)
+    ranged = ints and np.array_equal(numeric(arr), np.arange(len(arr)))
+    what = "a 0 … N-1 range" if ranged else "unique"
+    notes.append(f"row id from pandas' index column {shown}: {what} in the first batch")
+    return col
+
+
+def hard_pred_note(layout: Layout, request: LayoutRequest) -> None:
+    """A note on how often the hard predictions (``y_pred``) agree with the argmax of the
+    scores, in the first batch."""
+    col = request.hard_col
+    if col is None or layout.preds is None or layout.classes is None:
+        return
+    if col not in request.first_main.schema.names or layout.pred_list_len is not None:
+        return
+    try:
+        scores = layout._decode_preds(request.first_main, 0)
+    except CEError:
+        return
+    hard = _hard_index(layout, combine(request.first_main.column(col)))
+    if hard is None:
+        return
+    if scores.shape[1] == 1:
+        finite = scores[np.isfinite(scores)]
+        cut = 0.5 if finite.size and finite.min() >= 0 and finite.max() <= 1 else 0.0
+        predicted = (scores[:, 0] > cut).astype(np.int64)
+    else:
+        predicted = np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1)
+    agree, n = int((hard == predicted).sum()), len(hard)
+    layout.notes.append(
+        f"hard predictions {col}: agree with the argmax of the scores in {agree} of {n} rows "
+        f"of the first batch ({n - agree} differ); not scored"
+    )
+
+
+def _hard_index(layout: Layout, arr: pa.Array) -> np.ndarray | None:
+    """Class positions of hard predictions (-1: not a class), or None when they are not
+    class ids or names."""
+    assert layout.classes is not None
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if arr.null_count:
+        arr = pc.fill_null(arr, pa.scalar("", pa.string()) if pa.types.is_string(arr.type) else -1)
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        position = {name: i for i, name in enumerate(layout.classes)}
+        codes, values = dictionary_codes(arr)
+        lookup = np.array([position.get(str(v), -1) for v in values], dtype=np.int64)
+        return lookup[codes] if lookup.size else codes.astype(np.int64)
+    if not is_numeric(arr.type) or pa.types.is_boolean(arr.type):
+        return None
+    floats = numeric(arr).astype(np.float64)
+    if not np.all(floats == np.round(floats)):
+        return None
+    ints = floats.astype(np.int64) - layout.label_offset
+    if layout.int_names is not None:
+        return np.array([layout.int_names.get(int(v), -1) for v in ints], dtype=np.int64)
+    return np.where((ints >= 0) & (ints < len(layout.classes)), ints, -1)
+
+
+def no_layout_error(file: str, schema: pa.Schema, label_cols: list[str], saw: str = "") -> CEError:
+    """No prediction columns: one line naming the columns found (with their types) and the
+    layouts that would work, each with the flag that selects it."""
+    found = ", ".join(
+        f"{show_column(n)} ({_type_word(t)})"
+        for n, t in zip(schema.names, schema.types, strict=True)
+    )
+    scores = [
+        n
+        for n, t in zip(schema.names, schema.types, strict=True)
+        if _is_score(t) and n not in label_cols and not is_index_name(n)
+    ]
+    cols = ",".join(scores[:4]) + (",…" if len(scores) > 4 else "") if scores else "A,B"
+    return CEError(
+        f"{file}: no prediction columns found {saw + ' ' if saw else ''}(looked for logit_*, "
+        f"prob_*, proba_*, decision_function_*, … or columns named as the classes); the file "
+        f"has columns: {found}; layouts that work: one score column per class, in class order: "
+        f"--pred-cols {cols}; columns named as the classes: --classes {cols}; or name them "
+        "logit_<class> / prob_<class> (no flag)"
+    )
+
+
+def _type_word(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return "string" if pa.types.is_large_string(t) else str(t)
+
+
+def _is_score(t: pa.DataType) -> bool:
+    return is_numeric(t) and not pa.types.is_boolean(t)
+
+
+def _few(values: tuple[str, ...] | list[str], limit: int = 6) -> str:
+    shown = show_columns(values[:limit])
+    return shown + (f", … ({len(values)} in all)" if len(values) > limit else "")
 
 
 # ---------------------------------------------------------------------- helpers

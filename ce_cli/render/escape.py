@@ -7,6 +7,8 @@ that quote them) made safe for each medium ``ce`` writes to.
 - ``markdown``: ``one_line`` plus ``\\``, ``|`` and a tag-opening ``<`` escaped (a table row
   stays a row, no HTML from data);
 - ``xml_text``: ``one_line`` (XML 1.0 cannot hold most C0 characters at all);
+- ``html_text``: ``one_line`` plus noncharacters made visible and ``& < > " '`` as character
+  references, for HTML/SVG text and quoted attributes;
 - ``plot_label``: ``one_line`` plus ``$`` escaped (matplotlib would read mathtext);
 - ``github_data`` / ``github_property``: GitHub workflow-command values, percent-encoded as
   ``actions/toolkit`` does (``%`` → ``%25``, CR → ``%0D``, LF → ``%0A``; in properties also
@@ -19,6 +21,7 @@ JSON needs nothing more than ``json.dumps`` (it escapes every control character)
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import secrets
@@ -65,6 +68,25 @@ def xml_text(text: object) -> str:
     """Text or an attribute value XML 1.0 can hold (``&``, ``<``, ``]]>`` are the
     serializer's job)."""
     return one_line(text)
+
+
+# Noncharacters beyond the two ``_OTHER`` holds: HTML calls each one in the input a parse error.
+_NONCHARACTER = re.compile("[\ufdd0-\ufdef\U0001fffe-\U0010ffff]")
+
+
+def _noncharacter(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:
+        return f"\\U{code:08x}"
+    return match.group()
+
+
+def html_text(text: object) -> str:
+    """HTML (or SVG) text or a quoted attribute value: ``one_line`` (no control character, no
+    line break, so no line of the document starts with data), noncharacters visible, and
+    ``&``, ``<``, ``>``, ``"``, ``'`` as character references."""
+    visible = _NONCHARACTER.sub(_noncharacter, one_line(text))
+    return html.escape(visible, quote=True)
 
 
 def plot_label(text: object) -> str:

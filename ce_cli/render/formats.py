@@ -10,6 +10,7 @@ import io
 import json
 import math
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -28,6 +29,8 @@ _EXTENSIONS = {
     ".md": "markdown",
     ".markdown": "markdown",
     ".txt": "table",
+    ".html": "html",
+    ".htm": "html",
 }
 UNDEFINED = "—"
 
@@ -56,7 +59,7 @@ def format_for_path(path: str, explicit: str | None) -> str:
     if fmt is None:
         raise CEError(
             f"-o {path}: cannot tell the format from the extension; use .json, .csv, "
-            ".md or .txt, or pass --format"
+            ".md, .txt or .html, or pass --format"
         )
     return fmt
 
@@ -73,6 +76,10 @@ def render(report: Report, fmt: str, *, color: bool = False, width: int | None =
         return render_csv(report.csv_table())
     if fmt == "markdown":
         return render_markdown(report.view())
+    if fmt == "html":
+        from ce_cli.render.html import render_html
+
+        return render_html(report, fmt_number)
     return render_text(report.view(), color=color, width=width)
 
 
@@ -101,8 +108,11 @@ def csv_cell(value: Any) -> str:
 
 
 def _csv_value(value: Any) -> Any:
+    """Floats exactly (``repr``), whole ones as integers (a count: ``30``, not ``30.0``)."""
     if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ""
+        if not math.isfinite(value):
+            return ""
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
     return value
 
 
@@ -116,6 +126,15 @@ def _markdown_cell(value: Any) -> str:
     return markdown(fmt_number(value))
 
 
+def _markdown_rule(table: Table, i: int) -> str:
+    """``---:`` under a column of numbers (right-aligned, as in every table), ``---`` else."""
+    values = [row[i] for row in table.rows if row[i] is not None]
+    numeric = bool(values) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
+    )
+    return "---:" if numeric else "---"
+
+
 def render_markdown(view: View) -> str:
     lines = [f"## {markdown(view.title)}", "", _summary_line(view, _markdown_cell), ""]
     if view.notes:
@@ -124,73 +143,58 @@ def render_markdown(view: View) -> str:
         if table.caption:
             lines += [f"**{markdown(table.caption)}**", ""]
         lines.append("| " + " | ".join(markdown(c) for c in table.columns) + " |")
-        lines.append("|" + "|".join("---" for _ in table.columns) + "|")
+        lines.append(
+            "|" + "|".join(_markdown_rule(table, i) for i in range(len(table.columns))) + "|"
+        )
         for row in table.rows:
             lines.append("| " + " | ".join(_markdown_cell(v) for v in row) + " |")
         lines.append("")
     if view.warnings:
         lines += ["**Warnings**", ""] + [f"- {markdown(w)}" for w in view.warnings] + [""]
+    if view.closing:
+        lines += [markdown(view.closing[0]), ""]
+        lines += [f"- {markdown(c.strip())}" for c in view.closing[1:]] + [""]
     return "\n".join(lines)
 
 
 def render_text(view: View, *, color: bool, width: int | None = None) -> str:
-    """A rich table with a one-line summary and a warnings panel; plain text without color.
-    Data reaches rich only as ``Text`` (never markup) and only through ``one_line``."""
+    """The report for a person: fitted to ``width`` terminal cells (``render.text``), or
+    unwrapped (one table row per line) when ``width`` is None. Without colour it is plain text
+    with ASCII tables and no escape code at all; with colour, rich styles the same lines. Data
+    reaches rich only as ``Text`` (never markup) and only through ``one_line``."""
+    from ce_cli.render.text import view_lines
+
+    lines = view_lines(view, _text, width, boxed=not color)
+    if not color:
+        return "".join("".join(text for text, _ in line).rstrip() + "\n" for line in lines)
     from rich.console import Console
     from rich.text import Text
 
     out = io.StringIO()
     console = Console(
         file=out,
-        force_terminal=color,
-        no_color=not color,
-        width=width or 100,
+        force_terminal=True,
+        width=max(width or 0, 4096),
         highlight=False,
-        soft_wrap=False,
+        soft_wrap=True,
         emoji=False,
     )
-    console.print(Text(one_line(view.title), style="bold" if color else ""))
-    console.print(Text(_summary_line(view)))
-    if view.notes:
-        notes = "how: " + "; ".join(one_line(n) for n in view.notes)
-        console.print(Text(notes, style="dim" if color else ""))
-    for table in view.tables:
-        console.print(_rich_table(table, color))
-    if view.warnings:
-        _print_warnings(console, view.warnings, color)
+    for line in lines:
+        console.print(Text.assemble(*line))
     return out.getvalue()
 
 
-def _rich_table(table: Table, color: bool) -> Any:
-    """Headers, caption and cells as ``Text``: '[cat]' in class_loss[cat] must stay."""
-    from rich import box
-    from rich.table import Table as RichTable
-    from rich.text import Text
-
-    rich_table = RichTable(
-        box=box.SIMPLE_HEAVY if color else box.ASCII2,
-        title=Text(one_line(table.caption)) if table.caption else None,
-        title_justify="left",
-    )
-    for i, name in enumerate(table.columns):
-        textual = all(isinstance(row[i], str) for row in table.rows if row[i] is not None)
-        rich_table.add_column(
-            Text(one_line(name)), justify="left" if i == 0 or textual else "right"
-        )
-    for row in table.rows:
-        rich_table.add_row(*(Text(_text(v)) for v in row))
-    return rich_table
-
-
-def _print_warnings(console: Any, warnings: list[str], color: bool) -> None:
-    from rich.panel import Panel
-    from rich.text import Text
-
-    text = Text("\n".join(f"• {one_line(w)}" for w in warnings))
-    if color:
-        console.print(Panel(text, title="warnings", border_style="yellow", expand=False))
-    else:
-        console.print(Text("warnings:\n") + text)
+def text_width(explicit: int | None, stream: Any = None) -> int | None:
+    """The width a table must fit: ``--width N``; else the terminal's (``COLUMNS`` first) when
+    ``stream`` (stdout) is one; else None — piped output is never wrapped."""
+    if explicit:
+        return explicit
+    stream = sys.stdout if stream is None else stream
+    try:
+        tty = stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    return shutil.get_terminal_size().columns if tty else None
 
 
 def use_color() -> bool:
@@ -208,10 +212,11 @@ def is_regular_file(stream: Any) -> bool:
 
 def guard_stdout(text: str, fmt: str, stream: Any = None) -> str:
     """A rendered report as it goes to stdout: in GitHub Actions, text for people (table,
-    Markdown) between stop-commands lines. JSON and CSV are left whole — they are escaped by
-    construction (no line of theirs can start a workflow command) and are often piped into a
-    program that must parse them — and so is anything written to a file."""
-    if fmt in ("json", "csv") or is_regular_file(sys.stdout if stream is None else stream):
+    Markdown) between stop-commands lines. JSON, CSV and HTML are left whole — they are escaped
+    by construction (no line of theirs can start a workflow command; HTML's lines that hold data
+    start with a tag) and are often piped into a program that must parse them — and so is
+    anything written to a file."""
+    if fmt in ("json", "csv", "html") or is_regular_file(sys.stdout if stream is None else stream):
         return text
     return github_guard(text)
 

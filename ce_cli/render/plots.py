@@ -3,6 +3,9 @@
 Files are written atomically in the format of their extension (.png or .svg). Every label
 that may come from data (file and class names) goes through ``escape.plot_label``: one line,
 no control characters (an SVG must stay well-formed XML), ``$`` never read as mathtext.
+The reliability diagram's vocabulary (axis names for ``--confidence positive``, the two gap
+colours, which bins are drawn and which show their count) is ``render.svg``'s, shared with the
+HTML report's SVG diagram.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from ce_cli.core.errors import CEError
 from ce_cli.render.escape import plot_label
 from ce_cli.render.formats import publish
 from ce_cli.render.signals import SignalGuard
+from ce_cli.render.svg import BARS, OVER, SPARSE, UNDER, axis_names, drawn, gap_labels
 
 FORMATS = (".png", ".svg")
 SIZE_INCHES = (6.4, 6.4)
@@ -63,17 +67,27 @@ def _save(fig: Any, path: str) -> None:
 
 
 def reliability_diagram(report: Any, path: str) -> None:
-    """Accuracy per bin against the diagonal, the gap shaded, confidences histogram beneath;
-    the before-fit bins as an outline when a temperature was fitted."""
+    """Draw ``reliability_figure(report)`` into ``path``."""
+    plt = _pyplot()
+    fig = reliability_figure(report)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def reliability_figure(report: Any) -> Any:
+    """Accuracy per bin against the diagonal, each gap in its own colour, the row count over
+    sparse bins, the confidences histogram beneath; the before-fit curve as a dotted line when
+    a temperature was fitted. Empty bins are not drawn."""
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=SIZE_INCHES, sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
-    _bars(top, report.bins, "after" if report.fit else "accuracy", "#4C72B0")
+    x_name, y_name = axis_names(report.mode)
+    _bars(top, report.bins, "after" if report.fit else y_name, report.mode)
     if report.fit and report.before:
-        _outline(top, report.before["bins"], f"before (T = {report.before['temperature']:g})")
+        _before(top, report.before["bins"], f"before (T = {report.before['temperature']:g})")
     top.plot([0, 1], [0, 1], linestyle="--", color="gray", linewidth=1, label="perfect")
-    top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
+    top.set(xlim=(0, 1), ylim=(0, 1.08), ylabel=y_name)
     title = f"ECE {report.metrics['ece']:.4f}" if report.metrics["ece"] is not None else "ECE —"
     if report.fit:
         title = (
@@ -82,59 +96,71 @@ def reliability_diagram(report: Any, path: str) -> None:
         )
     name = Path(str(report.source.get("file", ""))).name
     top.set_title(plot_label(f"{name} · {report.mode}") + f" · {title}")
-    top.legend(loc="upper left")
-    lefts = [b["lower"] for b in report.bins]
-    widths = [b["upper"] - b["lower"] for b in report.bins]
+    top.legend(loc="upper left", fontsize="small")
+    filled = drawn(report.bins)
     bottom.bar(
-        lefts,
-        [b["count"] for b in report.bins],
-        width=widths,
+        [b["lower"] for b in filled],
+        [b["count"] for b in filled],
+        width=[b["upper"] - b["lower"] for b in filled],
         align="edge",
         color="#999999",
         edgecolor="white",
     )
-    bottom.set(xlabel="confidence", ylabel="rows")
+    bottom.set(xlabel=x_name, ylabel="rows")
     fig.tight_layout()
-    _save(fig, path)
-    plt.close(fig)
+    return fig
 
 
-def _bars(ax: Any, bins: list[dict[str, Any]], label: str, color: str) -> None:
-    filled = [b for b in bins if b["accuracy"] is not None]
-    lefts = [b["lower"] for b in filled]
-    widths = [b["upper"] - b["lower"] for b in filled]
-    ax.bar(
-        lefts,
-        [b["accuracy"] for b in filled],
-        width=widths,
-        align="edge",
-        color=color,
-        edgecolor="white",
-        label=label,
-    )
-    ax.bar(
-        lefts,
-        [b["confidence"] - b["accuracy"] for b in filled],
-        width=widths,
-        bottom=[b["accuracy"] for b in filled],
-        align="edge",
-        color="#DD8452",
-        alpha=0.45,
-        edgecolor="none",
-        label="gap",
-    )
-
-
-def _outline(ax: Any, bins: list[dict[str, Any]], label: str) -> None:
-    filled = [b for b in bins if b["accuracy"] is not None]
+def _bars(ax: Any, bins: list[dict[str, Any]], label: str, mode: str) -> None:
+    filled = drawn(bins)
     ax.bar(
         [b["lower"] for b in filled],
         [b["accuracy"] for b in filled],
         width=[b["upper"] - b["lower"] for b in filled],
         align="edge",
-        fill=False,
-        edgecolor="black",
-        linewidth=0.8,
+        color=BARS,
+        edgecolor="white",
+        label=label,
+    )
+    for colour, gap_label, side in zip((OVER, UNDER), gap_labels(mode), (1, -1), strict=True):
+        gaps = [b for b in filled if side * (b["confidence"] - b["accuracy"]) > 0]
+        if not gaps:
+            continue
+        ax.bar(
+            [b["lower"] for b in gaps],
+            [abs(b["confidence"] - b["accuracy"]) for b in gaps],
+            width=[b["upper"] - b["lower"] for b in gaps],
+            bottom=[min(b["confidence"], b["accuracy"]) for b in gaps],
+            align="edge",
+            color=colour,
+            edgecolor="none",
+            label=gap_label,
+        )
+    for b in filled:
+        if b["count"] <= SPARSE:
+            top = max(b["confidence"], b["accuracy"])
+            ax.annotate(
+                f"n={b['count']:g}",
+                ((b["lower"] + b["upper"]) / 2, top),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize="x-small",
+            )
+
+
+def _before(ax: Any, bins: list[dict[str, Any]], label: str) -> None:
+    """The before-fit reliability curve: (mean confidence, accuracy) of each non-empty bin."""
+    filled = drawn(bins)
+    ax.plot(
+        [b["confidence"] for b in filled],
+        [b["accuracy"] for b in filled],
+        linestyle=":",
+        marker="o",
+        markersize=3,
+        color="black",
+        linewidth=1,
         label=label,
     )
 

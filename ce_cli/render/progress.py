@@ -1,7 +1,9 @@
 """A progress bar on stderr for long runs: rows and data done, rate, ETA.
 
 Shown only when stderr is a terminal and the pass has taken more than a second; never on
-stdout, so ``--format json | jq`` stays clean. ``bar`` is the ``core.progress.Progress``
+stdout, so ``--format json | jq`` stays clean. Every long pass has one: reading (and the
+``--reduction none`` rows it streams), each temperature-fit pass ("fit pass 3/≤30"), the
+bootstrap ("bootstrap (1000 replicates)"). ``bar`` is the ``core.progress.Progress``
 callback the CLI hands to the library.
 """
 
@@ -21,6 +23,7 @@ class _Bar:
 
     def __init__(self, label: str, total_rows: int | None) -> None:
         self.label, self.total = one_line(label), total_rows
+        self.unit = "replicates" if "replicates" in label else "rows"
         self.start = time.monotonic()
         self.bar: Any = None
         self.task: Any = None
@@ -49,7 +52,10 @@ class _Bar:
             TextColumn(escape(self.label)),  # a format string read as markup: escape it
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("rows · {task.fields[mb]:.0f} MB · {task.fields[rate]:,.0f} rows/s"),
+            TextColumn(
+                f"{self.unit} · {{task.fields[mb]:.0f}} MB · "
+                f"{{task.fields[rate]:,.0f}} {self.unit}/s"
+            ),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=Console(stderr=True),

@@ -1,9 +1,9 @@
 """``--reduction none``: one output row per scored input row, streamed batch by batch.
 
-Columns: ``row`` (1-based input row), ``id`` (when the input has one), ``label``,
-``predicted``, ``p_true``, ``loss``; for multi-label data ``loss`` is the row's mean over
-labels and ``loss_<class>`` holds each label's term. Rows left out by ``--ignore-index``,
-``--mask-col`` or ``--on-invalid skip`` are not written.
+Columns: ``row`` (the 0-based position of the input row, as pandas' ``iloc``), ``id`` (when
+the input has one), ``label``, ``predicted``, ``p_true``, ``loss``; for multi-label data
+``loss`` is the row's mean over labels and ``loss_<class>`` holds each label's term. Rows left
+out by ``--ignore-index``, ``--mask-col`` or ``--on-invalid skip`` are not written.
 
 CSV is text a terminal or CI log may show: its column names and text values go through
 ``escape.one_line``, so no line of it can start a GitHub workflow command. Parquet
@@ -37,7 +37,7 @@ _CONTROL_RE2 = (
 
 def rows_batch(batch: Batch, terms: RowTerms, classes: tuple[str, ...]) -> pa.RecordBatch:
     """The per-row output of one batch as an arrow record batch."""
-    columns: dict[str, Any] = {"row": pa.array(terms.rows + 1)}
+    columns: dict[str, Any] = {"row": pa.array(terms.rows)}
     if batch.ids is not None:
         columns["id"] = batch.ids.arrow(terms.batch_positions)
     names = np.array(classes, dtype=object)
@@ -91,6 +91,8 @@ class RowWriter:
 
     From the temp file's creation to ``close``/``abort``, SIGTERM and SIGHUP unwind through
     the caller's cleanup (``signals.SignalGuard``), so ``abort`` removes the temp file."""
+
+    progress_label = "scoring, writing rows"  # the progress bar of the pass that feeds it
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from ce_cli.core.bootstrap import GroupSums, Interval, Parts, paired_intervals
 from ce_cli.core.errors import CEError
+from ce_cli.core.progress import Progress
 from ce_cli.report.check_rules import BaselineReport, baseline_from_report
 from ce_cli.report.score import ScoreReport
 from ce_cli.report.view import SCHEMA_VERSION
@@ -226,9 +227,11 @@ def bootstrap_intervals(
     pair: PairedSums,
     replicates: int,
     seed: int,
+    progress: Progress | None = None,
 ) -> dict[str, Interval | None]:
     """Paired bootstrap intervals of current − baseline for the compared metrics that are
-    ratios of row sums; ``reports``: (current, baseline)."""
+    ratios of row sums; ``reports``: (current, baseline); ``progress``: a bar over the
+    replicates."""
     pairs = {}
     for key in keys:
         try:
@@ -237,7 +240,7 @@ def bootstrap_intervals(
             continue
         if parts is not None:
             pairs[key] = parts
-    return paired_intervals(pairs, replicates, seed, LEVEL)
+    return paired_intervals(pairs, replicates, seed, LEVEL, progress)
 
 
 def _ratio_parts(

@@ -12,6 +12,7 @@ The temperature fit minimises the NLL over β = 1/T with a few Newton passes ove
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from ce_cli.core import calibration as cal
 from ce_cli.core import losses
 from ce_cli.core.errors import CEError
 from ce_cli.core.limits import MAX_BINS
+from ce_cli.core.progress import metered
 from ce_cli.core.vocab import STRATEGIES
 from ce_cli.engine import runner
 from ce_cli.io.batch import Batch
@@ -40,6 +42,8 @@ from ce_cli.report.groups import (
 from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
 METRICS = ("ece", "mce", "rmsce", "adaptive_ece", "classwise_ece", "brier", "nll", "accuracy")
+
+FIT_MAX_PASSES = 30  # core.calibration.fit_temperature's default
 
 
 @dataclass(frozen=True)
@@ -360,7 +364,25 @@ def _geometry(
 def _fit(options: InputOptions, plan: Plan) -> cal.TemperatureFit:
     """The temperature minimising the NLL, over fresh passes of the input (none when the first
     pass counts nothing)."""
-    fit = cal.fit_temperature(lambda: _fit_batches(options, plan.geo, plan.file, plan.columns))
+    passes = itertools.count(1)
+    metered_file = options.progress is not None and options.path != "-"
+    rows: list[int | None] = [Dataset(options, read_preds=True).num_rows if metered_file else None]
+    read = [0]
+    per_row = len(plan.columns) if plan.geo.kind == "multilabel" else 1
+
+    def size(b: tuple[Any, ...]) -> tuple[int, int]:
+        read[0] += len(b[1]) // per_row
+        return len(b[1]) // per_row, b[0].nbytes
+
+    def one_pass() -> Iterator[tuple[Any, ...]]:
+        """One fit pass, metered ("fit pass 3/≤30"); its total is the first pass's rows."""
+        n = next(passes)
+        if n == 2 and rows[0] is None:
+            rows[0] = read[0]
+        batches = _fit_batches(options, plan.geo, plan.file, plan.columns)
+        return metered(batches, options.progress, f"fit pass {n}/≤{FIT_MAX_PASSES}", rows[0], size)
+
+    fit = cal.fit_temperature(one_pass, max_passes=FIT_MAX_PASSES)
     _require_rows(fit.n_rows, fit.weight, plan, options)
     return fit
 
@@ -478,6 +500,7 @@ class CalibrationReport:
                 ["bin", "count", "confidence", "accuracy", "gap", "accuracy ▏confidence"],
                 rows,
                 caption=caption,
+                optional=("accuracy ▏confidence", "gap"),
             )
         ]
         if self.per_class:
@@ -538,15 +561,24 @@ def _metrics(ms: MetricSet) -> tuple[dict[str, float | None], list[str]]:
         "nll": nll.value,
         "accuracy": acc.value,
     }
-    warnings = list(dict.fromkeys([*main.warnings, *adaptive.warnings, *brier.warnings]))
+    # adaptive ECE always bins by quantile: say so, or a uniform run warns of quantile bins
+    adaptive_warnings = [f"adaptive ECE: {w}" for w in adaptive.warnings if w not in main.warnings]
+    warnings = list(dict.fromkeys([*main.warnings, *adaptive_warnings, *brier.warnings]))
     return {k: finite_or_none(v) for k, v in values.items()}, warnings
+
+
+def decimal_edge(x: float, n_bins: int) -> float:
+    """A bin edge as the decimal it stands for: ``i/M`` (0.3, not 0.30000000000000004) when it
+    is one to 1e-12; any other edge (a quantile) unchanged."""
+    i = round(x * n_bins)
+    return i / n_bins if abs(x * n_bins - i) < 1e-12 * max(n_bins, 1) else x
 
 
 def _bins(result: cal.CalibrationResult) -> list[dict[str, Any]]:
     return [
         {
-            "lower": b.lower,
-            "upper": b.upper,
+            "lower": decimal_edge(b.lower, result.n_bins),
+            "upper": decimal_edge(b.upper, result.n_bins),
             "count": b.count,
             "weight": b.weight,
             "confidence": b.confidence,

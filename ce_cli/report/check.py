@@ -169,8 +169,23 @@ class CheckReport:
         if self.baseline is not None:
             summary.append(("baseline", self.baseline.file))
         columns, rows = self.rows()
+        if self.baseline is None:  # no baseline: no baseline and delta columns
+            keep = [i for i, c in enumerate(columns) if c not in ("baseline", "delta")]
+            columns, rows = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
+        table = Table(columns, rows, optional=("threshold", f"{LEVEL:.0%} CI"), status="result")
         title = f"ce check · {self.source.get('file', '')}"
-        return View(title, summary, [Table(columns, rows)], self.warnings, self.notes)
+        return View(
+            title, summary, [table], self.warnings, self.notes, closing=self.verdict_lines()
+        )
+
+    def verdict_lines(self) -> list[str]:
+        """The closing block: ``FAILED 2 of 18:`` and each failed check's message (its value,
+        its limit and the option that set it), or ``PASSED 18 of 18``."""
+        n = len(self.checks)
+        if self.passed:
+            return [f"PASSED {n} of {n} checks"]
+        failed = self.failed
+        return [f"FAILED {len(failed)} of {n}:"] + [f"  ✗ {c.message}" for c in failed]
 
     def csv_table(self) -> Table:
         return Table(
@@ -388,11 +403,23 @@ def _metrics(
     """A scored file's check metrics, with calibration's when a check needs them:
     (metrics, the calibration report dict or {}, its warnings)."""
     metrics = score_metrics(report.to_dict())
+    if plan.needs_label_issues:
+        metrics.update(label_issue_metrics(options, score))
     if not plan.needs_calibration:
         return metrics, {}, []
     cal, cal_warnings = _calibrate(options, plan, score)
     metrics.update(calibration_metrics(cal))
     return metrics, cal, cal_warnings
+
+
+def label_issue_metrics(options: InputOptions, score: ScoreOptions) -> dict[str, float | None]:
+    """``label_issues`` and ``label_issue_rate``: cleanlab's num_label_issues, by
+    ``ce label-issues`` (its passes: 2 with the threshold-only filter it needs)."""
+    from ce_cli.report.label_issues import LabelIssuesOptions, compute_label_issues
+
+    li = LabelIssuesOptions(filter_by="confident_learning", inputs=score.inputs, top=0)
+    found = compute_label_issues(options, li)
+    return {"label_issues": found.num_label_issues, "label_issue_rate": found.label_issue_rate}
 
 
 def _report_baseline(base: BaselineReport, current: _Current) -> _Baseline:
@@ -429,7 +456,7 @@ def _predictions_baseline(
         keys = regression_keys(plan, current.thresholds, current.classes)
         reports = (current.score, base)
         intervals = bootstrap_intervals(
-            keys, current.classes, reports, pair, plan.bootstrap, plan.seed
+            keys, current.classes, reports, pair, plan.bootstrap, plan.seed, options.progress
         )
         info.bootstrap, more = bootstrap_summary(
             plan.bootstrap, plan.seed, pair.current.groups, intervals

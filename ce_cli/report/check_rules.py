@@ -54,7 +54,7 @@ FAIL_ON = ("value", "significant")
 class Metric:
     name: str
     better: str  # lower | higher
-    source: str  # score | calibration
+    source: str  # score | calibration | label_issues
     per_class: bool = False
 
 
@@ -76,6 +76,8 @@ METRICS: dict[str, Metric] = {
         Metric("nll", LOWER, "calibration"),
         Metric("class_loss", LOWER, "score", per_class=True),
         Metric("class_recall", HIGHER, "score", per_class=True),
+        Metric("label_issues", LOWER, "label_issues"),  # cleanlab's num_label_issues
+        Metric("label_issue_rate", LOWER, "label_issues"),  # label_issues / rows used
     )
 }
 ALIASES = {"normalized_cross_entropy": "nce", "kl": "kl_divergence"}
@@ -383,6 +385,7 @@ class CheckOptions:
     max_nll: float | None = None
     min_subset_accuracy: float | None = None
     max_hamming_loss: float | None = None
+    max_label_issues: float | str | None = None  # N rows, or 'P%' of the rows used
     require: tuple[str, ...] = ()
     max_class_loss: ClassSpecs = None
     min_class_recall: ClassSpecs = None
@@ -421,6 +424,11 @@ class CheckPlan:
         if self.baseline:
             wanted |= {r.metric for r in self.requests}
         return any(METRICS[m].source == "calibration" for m in wanted)
+
+    @property
+    def needs_label_issues(self) -> bool:
+        """A threshold names label_issues / label_issue_rate (``ce label-issues``' count)."""
+        return any(METRICS[t.metric].source == "label_issues" for t in self.thresholds)
 
     @property
     def per_class_regression(self) -> bool:
@@ -462,12 +470,29 @@ def _thresholds(check: CheckOptions) -> list[Threshold]:
             flag = "--" + name.replace("_", "-")
             limit = _number(value, flag)
             thresholds.append(Threshold(metric, op, limit, origin=f"{flag} {limit:g}"))
+    if check.max_label_issues is not None:
+        thresholds.append(parse_max_label_issues(check.max_label_issues))
     thresholds += [parse_requirement(r) for r in _strings(check.require)]
     thresholds += parse_class_specs(check.max_class_loss, "--max-class-loss", "class_loss", "<=")
     thresholds += parse_class_specs(
         check.min_class_recall, "--min-class-recall", "class_recall", ">="
     )
     return thresholds
+
+
+def parse_max_label_issues(value: float | str) -> Threshold:
+    """``--max-label-issues N`` (label_issues <= N) or ``P%`` (label_issue_rate <= P/100)."""
+    flag = "--max-label-issues"
+    text = str(value).strip()
+    if text.endswith("%"):
+        pct = _number(text[:-1], f"{flag} {text}")
+        if not 0 <= pct <= 100:
+            raise CEError(f"{flag} {text}: a percentage must be in 0 … 100")
+        return Threshold("label_issue_rate", "<=", pct / 100, origin=f"{flag} {text}")
+    count = _number(text, f"{flag} {text}")
+    if count < 0 or count != int(count):
+        raise CEError(f"{flag} {text}: expected a row count (an integer >= 0) or a percentage P%")
+    return Threshold("label_issues", "<=", count, origin=f"{flag} {int(count)}")
 
 
 def _check_modes(check: CheckOptions) -> None:
@@ -542,6 +567,8 @@ def not_applicable(metric: str, target_kind: str) -> str | None:
         return f"{metric} is for multi-label data; this file is single-label (use --min-accuracy)"
     if metric == "kl_divergence" and target_kind != "soft":
         return "kl_divergence is defined for soft targets only"
+    if METRICS[metric].source == "label_issues" and target_kind != "index":
+        return f"{metric} needs one given class per row (binary or multiclass labels)"
     return None
 
 

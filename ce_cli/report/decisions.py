@@ -20,9 +20,17 @@ from ce_cli.io.layout import Layout
 def class_set(layout: Layout) -> tuple[str, ...]:
     """The class names, in prediction-column order."""
     if layout.classes is None:
+        k = len(layout.preds.names) if layout.preds is not None else 0
+        kinds = {"string": "string", "int": "integer", "bool": "boolean"}
+        seen = f"{kinds.get(layout.encoding, layout.encoding)} labels and {k} prediction column"
+        fix = (
+            "--classes NEG,POS to say which class the column scores"
+            if k == 1
+            else "--classes A,B,… (one per prediction column, in column order)"
+        )
         raise CEError(
-            f"{layout.label_file}: the class set is unknown (string labels and one prediction "
-            "column); pass --classes NEG,POS to say which class the column scores"
+            f"{layout.label_file}: the class set is unknown ({seen}{'s' if k != 1 else ''}); "
+            f"pass {fix}"
         )
     return layout.classes
 

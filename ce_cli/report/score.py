@@ -17,6 +17,7 @@ from ce_cli.core.vocab import (
     Loss,
     OnInvalid,
     Reduction,
+    SmoothingSpread,
     TargetKind,
     Task,
 )
@@ -35,7 +36,7 @@ from ce_cli.report.groups import (
     with_groups,
 )
 from ce_cli.report.pitfalls import pitfalls
-from ce_cli.report.score_weights import label_counts, loss_params
+from ce_cli.report.score_weights import label_counts, loss_params, smoothing_of
 from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
 
@@ -48,6 +49,7 @@ class ScoreOptions:
     alpha: str | None = None  # balanced | a,b,c | scalar | weights JSON file
     pos_weight: str | None = None  # balanced | scalar | a,b,c
     label_smoothing: float = 0.0
+    smoothing_spread: str = SmoothingSpread.ALL  # all (PyTorch) | others (the seed)
     temperature: float = 1.0
     gamma: float = 2.0
     reduction: str = Reduction.MEAN
@@ -67,7 +69,7 @@ class ClassLoss:
 
 @dataclass
 class TopRow:
-    row: int  # 1-based
+    row: int  # 0-based position in the input (as pandas' iloc / numpy)
     id: Any
     label: str | None
     predicted: str | None
@@ -161,9 +163,10 @@ class ScoreReport:
         }
 
     def headline(self) -> tuple[str, float | None]:
-        """("ce (mean)", its value): the reduction's value, the mean for ``--reduction none``."""
+        """("ce (mean)", its value): the reduction's value; for ``--reduction none`` (which has
+        no single value) the mean, saying so: "ce (none; mean)"."""
         if self.reduction == Reduction.NONE:
-            return f"{self.loss_name} ({Reduction.MEAN})", self.mean
+            return f"{self.loss_name} ({Reduction.NONE}; {Reduction.MEAN})", self.mean
         return f"{self.loss_name} ({self.reduction})", self.value
 
     def group_row(self) -> dict[str, Any]:
@@ -200,27 +203,34 @@ class ScoreReport:
                     [c.name, c.index, c.support, c.mean_loss, c.loss_share, c.recall]
                     for c in self.per_class
                 ],
+                optional=("index", "loss share", "support"),
             )
         ]
-        caption = f"top {len(self.top)} rows by loss"
-        if self.top and self.target_kind == TargetKind.MULTI_HOT:
-            tables.append(
-                Table(
-                    ["row", "id", "worst label", "loss (mean over labels)"],
-                    [[t.row, t.id, t.worst_label, t.loss] for t in self.top],
-                    caption=caption,
-                )
-            )
-        elif self.top:
-            tables.append(
-                Table(
-                    ["row", "id", "label", "predicted", "p_true", "loss"],
-                    [[t.row, t.id, t.label, t.predicted, t.p_true, t.loss] for t in self.top],
-                    caption=caption,
-                )
-            )
+        if self.top:
+            tables.append(self._top_table())
         title = f"ce score · {self.source.get('file', '')}"
         return with_groups(View(title, summary, tables, self.warnings, self.notes), self)
+
+    def _top_table(self) -> Table:
+        """The top-K rows: ``row`` is the 0-based position (``df.iloc[row]``); ``id`` the id
+        column or stored pandas index, only when the input has one."""
+        multi = self.target_kind == TargetKind.MULTI_HOT
+        columns = ["row (0-based)", "id"]
+        columns += (
+            ["worst label", "loss (mean over labels)"]
+            if multi
+            else ["label", "predicted", "p_true", "loss"]
+        )
+        rows = [
+            [t.row, t.id, t.worst_label, t.loss]
+            if multi
+            else [t.row, t.id, t.label, t.predicted, t.p_true, t.loss]
+            for t in self.top
+        ]
+        if all(t.id is None for t in self.top):
+            columns, rows = [columns[0], *columns[2:]], [[r[0], *r[2:]] for r in rows]
+        caption = f"top {len(self.top)} rows by loss"
+        return Table(columns, rows, caption=caption, optional=("p_true", "predicted"))
 
     def csv_table(self) -> Table:
         return grouped_csv(self, self._class_table())
@@ -279,7 +289,7 @@ def compute_score(
         lambda: LossAccumulator(setup),
         work if row_sink is not None else LossAccumulator.update,
         options,
-        "scoring",
+        getattr(row_sink, "progress_label", "scoring"),  # RowWriter: "scoring, writing rows"
         threads=1 if row_sink is not None else None,
     )
     return _report(acc, layout, classes, score, options, decided_by, notes)
@@ -291,6 +301,7 @@ def _check_options(s: ScoreOptions) -> None:
     InputKind.parse(s.inputs, "--inputs")
     Reduction.parse(s.reduction, "--reduction")
     OnInvalid.parse(s.on_invalid, "--on-invalid")
+    SmoothingSpread.parse(s.smoothing_spread, "--smoothing-spread")
     if not s.gamma >= 0:
         raise CEError(f"--gamma must be >= 0, not {s.gamma}")
     if not s.temperature > 0 or not math.isfinite(s.temperature):
@@ -319,7 +330,8 @@ def _setup(
     """The loss (from the table), the input kind and the parameters, before the first batch."""
     assert first.preds is not None and layout.preds is not None
     k, c = first.preds.shape[1], len(classes)
-    choice = choose_loss(score.loss, data_shape(layout, k, c))
+    shape = data_shape(layout, k, c)
+    choice = choose_loss(score.loss, shape)
     inputs, decided_by = decide_inputs(layout, first, score.inputs)
     check_params(choice.scored, _given(score))
     counts = label_counts(options, score.alpha, score.pos_weight)
@@ -332,6 +344,9 @@ def _setup(
         classes,
         k,
         counts,
+    )
+    smoothing, smooth_notes = smoothing_of(
+        choice, shape, score.label_smoothing, score.smoothing_spread, c
     )
     notes = [*list(layout.notes), f"inputs: {inputs} (from {decided_by})"]
     if layout.target_kind == TargetKind.SOFT:
@@ -346,7 +361,7 @@ def _setup(
         target_kind=layout.target_kind,
         class_weight=params.class_weight,
         pos_weight=params.pos_weight,
-        label_smoothing=params.label_smoothing,
+        label_smoothing=smoothing,
         temperature=score.temperature,
         gamma=params.gamma,
         focal_alpha=params.focal_alpha,
@@ -356,7 +371,16 @@ def _setup(
         file=layout.pred_file,
         columns=layout.preds.names,
     )
-    return setup, decided_by, [*notes, *param_notes, f"loss: {name} ({choice.geometry})"]
+    loss_note = _loss_note(name, str(choice.geometry), inputs)
+    return setup, decided_by, [*notes, *param_notes, *smooth_notes, loss_note]
+
+
+def _loss_note(name: str, geometry: str, inputs: str) -> str:
+    """``loss: ce (softmax)`` for logits; probabilities are not passed through a softmax or a
+    sigmoid again: ``loss: ce (−log of the given probabilities, clipped)``."""
+    if inputs == InputKind.PROBS:
+        return f"loss: {name} (−log of the given probabilities, clipped to [ε, 1−ε])"
+    return f"loss: {name} ({geometry})"
 
 
 # ---------------------------------------------------------------------- the report
@@ -421,7 +445,15 @@ def _report(
         n_invalid_skipped=acc.n_invalid if s.on_invalid == OnInvalid.SKIP else 0,
         n_clipped=acc.n_clipped,
         other_conventions=others,
-        parameters=parameter_block(s.spec, Geometry(s.geometry), s.params, s.temperature),
+        parameters=parameter_block(
+            s.spec,
+            Geometry(s.geometry),
+            s.params,
+            s.temperature,
+            (score.label_smoothing, score.smoothing_spread)
+            if s.spec.takes(LossParam.LABEL_SMOOTHING)
+            else None,
+        ),
         notes=notes + ([mean_note] if mean_note else []),
         source={"file": options.display, "labels_file": options.labels_path},
     )
@@ -531,7 +563,7 @@ def _top_rows(acc: LossAccumulator, classes: tuple[str, ...]) -> list[TopRow]:
         predicted = int(top.payload["predicted"][j])
         out.append(
             TopRow(
-                row=row + 1,
+                row=row,
                 id=acc.top_ids.get(row),
                 label=classes[label] if label >= 0 else None,
                 predicted=classes[predicted] if predicted >= 0 else None,

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ce_cli.core.errors import CEError
-from ce_cli.core.loss_table import LossChoice, LossParams
-from ce_cli.core.vocab import Geometry
+from ce_cli.core.loss_table import LossChoice, LossParams, spread_smoothing
+from ce_cli.core.vocab import DataShape, Geometry, Loss, SmoothingSpread
 from ce_cli.core.weights import class_weights, pos_weights
 from ce_cli.engine import runner
 from ce_cli.engine.accumulate import ClassCounter
@@ -59,6 +59,41 @@ def loss_params(
     positives = None if pos_weight is None else pos_weight_of(pos_weight, n_cols, counts)
     params = LossParams(class_weight, positives, label_smoothing, gamma, focal_alpha)
     return params, notes
+
+
+def smoothing_of(
+    choice: LossChoice, shape: DataShape, eps: float, spread: str, n_classes: int
+) -> tuple[float, list[str]]:
+    """(ε' for the kernels, a note naming the spread): ``--smoothing-spread others`` maps to
+    PyTorch's spread with ε' = ε·K/(K−1) (``loss_table.spread_smoothing``), for ce on one
+    class per row, and for ε < (K−1)/K — the targets PyTorch's ε in [0, 1) can express."""
+    spread = SmoothingSpread.parse(spread, "--smoothing-spread")
+    if not eps:
+        return eps, []
+    if spread == SmoothingSpread.ALL:
+        if choice.reported.name != Loss.CE:
+            return eps, []
+        return eps, [f"label smoothing ε = {eps} spread over all classes (PyTorch): ε/K each"]
+    if choice.reported.name != Loss.CE or shape not in (DataShape.MULTICLASS, DataShape.BINARY):
+        what = "soft targets" if shape == DataShape.SOFT else f"--loss {choice.reported.name}"
+        if shape == DataShape.MULTILABEL:
+            what = "multi-label data"
+        raise CEError(
+            f"--smoothing-spread others needs --loss ce on one class per row, not {what}; "
+            "drop it (PyTorch's spread: --smoothing-spread all)"
+        )
+    k = max(n_classes, 2)
+    if eps >= (k - 1) / k:
+        raise CEError(
+            f"--smoothing-spread others needs --label-smoothing below (K−1)/K = {(k - 1) / k:g} "
+            f"with K = {k} classes (at it the targets are uniform); not {eps}"
+        )
+    note = (
+        f"label smoothing ε = {eps} spread over the other classes (seed 001 §5.1): 1−ε on the "
+        f"true class, ε/(K−1) on each other (= PyTorch's spread with ε' = "
+        f"{spread_smoothing(eps, spread, k):.12g})"
+    )
+    return spread_smoothing(eps, spread, k), [note]
 
 
 def label_counts(options: InputOptions, alpha: str | None, pos_weight: str | None) -> Counts | None:

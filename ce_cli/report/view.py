@@ -1,5 +1,5 @@
 """Reports are plain data. Each report kind can give a JSON-ready dict and a ``View``
-(summary, tables, warnings) that the renderers in ``render.py`` turn into text.
+(summary, tables, warnings) that the renderers in ``render/`` turn into text.
 Only renderers format numbers.
 """
 
@@ -14,9 +14,14 @@ SCHEMA_VERSION = 1
 
 @dataclass
 class Table:
+    """``optional``: columns a narrow terminal may hide, least important first; ``status``: the
+    column whose cells are verdicts (pass/FAIL/warn), which a colour terminal styles."""
+
     columns: list[str]
     rows: list[list[Any]]
     caption: str = ""
+    optional: tuple[str, ...] = ()
+    status: str | None = None
 
 
 @dataclass
@@ -28,6 +33,7 @@ class View:
     tables: list[Table]
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    closing: list[str] = field(default_factory=list)  # last lines (ce check: what failed)
 
 
 class Report(Protocol):

@@ -142,7 +142,11 @@ class WeightsReport:
             summary.append(("zero-count", ", ".join(self.zero_count_classes)))
         title = f"ce weights · {self.inputs.get('file', '')}"
         view = View(
-            title, summary, [Table(self._columns(), self._rows())], self.warnings, self.notes
+            title,
+            summary,
+            [Table(self._columns(), self._rows(), optional=("index", "frequency"))],
+            self.warnings,
+            self.notes,
         )
         return with_groups(view, self)
 

@@ -1,0 +1,208 @@
+"""Paired, interleaved timings: ce against its peer, one pair at a time, ratios per pair.
+
+Each case is two commands (A = ce, B = the peer script or another ce command). After one
+warm-up run of each, the runner runs --pairs pairs, alternating which goes first, so load
+from elsewhere hits both alike; it prints the median and min–max of the per-pair ratios
+A / B (wall time, or the seconds a kernel script reports), both peaks (ru_maxrss), the
+machine (CPU model, cores), the load average before and after, and the date.
+
+Usage: python benchmarks/bench_pairs.py [CASE ...] [--pairs 5] [--baseline DIR] [--markdown]
+       CASE: ce, kernel, multilabel, multilabel-memory, focal, wide, calibrate,
+             calibrate-torchmetrics, temperature (default: all)
+--baseline DIR: compare ce with a copy of ce_cli under DIR (B = `python -m ce_cli` with
+PYTHONPATH=DIR, same arguments) instead of the peer: the before/after ratio of a change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_score import DATA, PEERS, find_ce, find_python, python_of, run_once
+
+
+@dataclass
+class Case:
+    name: str
+    a: list[str]  # ce
+    b: list[str]  # the peer
+    what: str  # what B is
+    reported: bool = False  # both print "seconds=X" as their last line: compare those
+    per_value: float = 1.0  # the ratio is multiplied by this (per-value comparisons)
+
+
+def cases(ce: str, torch_py: str | None, tm_py: str | None) -> dict[str, Case]:
+    big, wide = str(DATA / "big.parquet"), str(DATA / "wide10k.parquet")
+    ml = str(DATA / "multilabel.parquet")
+    score = [ce, "score", "--format", "json"]
+    peer = torch_py or sys.executable
+    root = str(Path(__file__).resolve().parent.parent)
+    kernel_ce = [peer, str(PEERS / "kernel_ce.py"), big, root]
+    return {
+        "ce": Case("ce", [*score, big], [peer, str(PEERS / "torch_ce.py"), big], "pyarrow+torch"),
+        "kernel": Case(
+            "kernel",
+            kernel_ce,
+            [peer, str(PEERS / "kernel_torch.py"), big],
+            "F.cross_entropy",
+            reported=True,
+        ),
+        "multilabel": Case(
+            "multilabel",
+            [*score, ml],
+            [peer, str(PEERS / "torch_multilabel_bce.py"), ml],
+            "pyarrow+torch BCE",
+        ),
+        "multilabel-memory": Case(
+            "multilabel-memory", [*score, ml], [*score, big], "ce score (CE) on big.parquet"
+        ),
+        "focal": Case(
+            "focal",
+            [*score, big, "--loss", "focal"],
+            [peer, str(PEERS / "torch_focal.py"), big],
+            "pyarrow+torch softmax focal",
+        ),
+        "wide": Case(
+            "wide", [*score, wide], [*score, big], "ce score big.parquet, per value", per_value=0.1
+        ),
+        "calibrate": Case(
+            "calibrate", [ce, "calibrate", big, "--format", "json"], [*score, big], "ce score"
+        ),
+        "calibrate-torchmetrics": Case(
+            "calibrate-torchmetrics",
+            [ce, "calibrate", big, "--format", "json"],
+            [tm_py or sys.executable, str(PEERS / "torchmetrics_ece.py"), big],
+            "pyarrow+torchmetrics ECE",
+        ),
+        "temperature": Case(
+            "temperature",
+            [ce, "calibrate", big, "--fit-temperature", "--format", "json"],
+            [*score, big],
+            "ce score",
+        ),
+    }
+
+
+def seconds_of(run: tuple[float, float, float, str], reported: bool) -> float:
+    if not reported:
+        return run[0]
+    last = run[3].strip().splitlines()[-1]
+    return float(last.split("=", 1)[1])
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def load() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+def run_case(case: Case, pairs: int) -> dict[str, object]:
+    """One warm-up of each, then `pairs` pairs in alternating order; per-pair ratios."""
+    print(f"{case.name}: A = {' '.join(case.a)}", file=sys.stderr)
+    print(f"{' ' * len(case.name)}  B = {' '.join(case.b)}", file=sys.stderr, flush=True)
+    load_before = load()
+    run_once(case.a)
+    run_once(case.b)
+    ratios, a_s, b_s, a_peak, b_peak = [], [], [], 0.0, 0.0
+    for i in range(pairs):
+        order = (case.a, case.b) if i % 2 == 0 else (case.b, case.a)
+        first, second = (run_once(cmd) for cmd in order)
+        ra, rb = (first, second) if i % 2 == 0 else (second, first)
+        sa, sb = seconds_of(ra, case.reported), seconds_of(rb, case.reported)
+        ratios.append(sa / sb * case.per_value)
+        a_s.append(sa)
+        b_s.append(sb)
+        a_peak, b_peak = max(a_peak, ra[2]), max(b_peak, rb[2])
+    return {
+        "case": case.name,
+        "versus": case.what,
+        "ratio": statistics.median(ratios),
+        "low": min(ratios),
+        "high": max(ratios),
+        "a": statistics.median(a_s),
+        "b": statistics.median(b_s),
+        "a_peak": a_peak,
+        "b_peak": b_peak,
+        "load": f"{load_before} → {load()}",
+    }
+
+
+def table(results: Sequence[dict[str, object]], markdown: bool) -> str:
+    head = ["case", "B", "ratio A/B (median)", "min–max", "A s", "B s", "A MiB", "B MiB", "load"]
+    rows = [
+        [
+            str(r["case"]),
+            str(r["versus"]),
+            f"{r['ratio']:.2f}",
+            f"{r['low']:.2f}–{r['high']:.2f}",
+            f"{r['a']:.2f}",
+            f"{r['b']:.2f}",
+            f"{r['a_peak']:,.0f}",
+            f"{r['b_peak']:,.0f}",
+            str(r["load"]),
+        ]
+        for r in results
+    ]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)) for r in [head, *rows]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cases", nargs="*", help="cases to run (default: all)")
+    parser.add_argument("--pairs", type=int, default=5, help="timed pairs per case (>= 5)")
+    parser.add_argument("--ce", help="the ce executable (default: next to this python, or PATH)")
+    parser.add_argument("--baseline", help="a directory holding another ce_cli: B runs it")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+    ce = find_ce(args.ce)
+    preferred = [os.environ.get("CE_BENCH_PEER_PYTHON", ""), "/work/venv-torch/bin/python"]
+    torch_py = find_python(["torch", "pyarrow", "numpy"], preferred)
+    tm_py = find_python(["torchmetrics", "torch", "pyarrow"], preferred)
+    table_of = cases(ce, torch_py, tm_py)
+    chosen = args.cases or list(table_of)
+    if unknown := set(chosen) - set(table_of):
+        parser.error(f"unknown case(s) {', '.join(sorted(unknown))}; choose from {list(table_of)}")
+    results = []
+    for name in chosen:
+        case = table_of[name]
+        if args.baseline:
+            env_python = ["env", f"PYTHONPATH={args.baseline}", python_of(ce), "-m", "ce_cli"]
+            if case.a[0] != ce:
+                continue
+            case = Case(name, case.a, [*env_python, *case.a[1:]], f"ce at {args.baseline}")
+        results.append(run_case(case, args.pairs))
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    print(f"{when}; {machine()}; {args.pairs} pairs after one warm-up; ratio = A / B per pair")
+    print(table(results, args.markdown))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

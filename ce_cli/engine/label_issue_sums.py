@@ -1,0 +1,240 @@
+"""The accumulators of ``ce label-issues``: one per pass, each merged by ``+`` or by keeping the
+best entries in a fixed order, so threads and chunking do not change the result.
+
+- ``ThresholdSums`` (pass 1): per class, Σ p_y over rows labelled y, and the row count;
+- ``JointSums`` (pass 2): the (given, confident true) pair counts and the issue counts that need
+  the thresholds only (``confident_learning``, ``predicted_neq_given``, cleanlab's
+  ``num_label_issues``);
+- ``CellTop`` (pass 3, the ``prune_by_*`` filters only): per (given y, class j) cell the
+  ``Q[y][j]`` rows with the largest prune score (ties: the smaller row) — at most Σ Q entries;
+- ``FlaggedRows`` (last pass): the flagged rows' counts per class, the ``--top`` rows with the
+  lowest quality score (a bounded ``TopK``), and every flagged row handed to a sink (``-o``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ce_cli.core import confident_learning as cl
+from ce_cli.core.topk import TopK
+from ce_cli.io.ids import IdColumn
+
+
+class ThresholdSums:
+    def __init__(self, k: int) -> None:
+        self.sums = np.zeros(k)
+        self.counts = np.zeros(k, dtype=np.int64)
+        self.n_rows = self.n_ignored = self.n_masked = 0
+
+    def seen(self, n: int, n_ignored: int, n_masked: int) -> None:
+        """Rows read (used or not), and those left out by --ignore-index / --mask-col."""
+        self.n_rows += n
+        self.n_ignored += n_ignored
+        self.n_masked += n_masked
+
+    def update(self, probs: np.ndarray, given: np.ndarray) -> None:
+        sums, counts = cl.threshold_sums(probs, given)
+        self.sums += sums
+        self.counts += counts
+
+    def merge(self, other: ThresholdSums) -> ThresholdSums:
+        merged = ThresholdSums(self.sums.size)
+        merged.sums, merged.counts = self.sums + other.sums, self.counts + other.counts
+        merged.n_rows = self.n_rows + other.n_rows
+        merged.n_ignored = self.n_ignored + other.n_ignored
+        merged.n_masked = self.n_masked + other.n_masked
+        return merged
+
+
+class JointSums:
+    """Pair counts of the confident joint, and the rows each threshold-only rule flags."""
+
+    def __init__(self, t: np.ndarray) -> None:
+        k = t.size
+        self.t = t
+        self.pairs = np.zeros((k, k), dtype=np.int64)
+        self.n_off_diagonal = 0  # confident true ≠ given, and the given label not the argmax
+        self.n_neq = 0  # argmax ≠ given (and not within 1e-6)
+        self.n_rows = 0
+
+    def update(self, probs: np.ndarray, given: np.ndarray) -> None:
+        self.add(cl.row_facts(probs, given, self.t), given)
+
+    def add(self, facts: cl.RowFacts, given: np.ndarray) -> None:
+        self.pairs += cl.joint_counts(given, facts.true_guess, self.t.size)
+        off = (facts.true_guess >= 0) & (facts.true_guess != given)
+        self.n_off_diagonal += int((off & ~facts.given_is_top).sum())
+        self.n_neq += int(((facts.suggested != given) & ~facts.given_is_top).sum())
+        self.n_rows += given.size
+
+    def merge(self, other: JointSums) -> JointSums:
+        merged = JointSums(self.t)
+        merged.pairs = self.pairs + other.pairs
+        merged.n_off_diagonal = self.n_off_diagonal + other.n_off_diagonal
+        merged.n_neq = self.n_neq + other.n_neq
+        merged.n_rows = self.n_rows + other.n_rows
+        return merged
+
+
+class CellTop:
+    """Per cell (given y, class j) the ``quota[y, j]`` rows with the largest prune score.
+
+    Candidates are buffered and cut back to the quotas when the buffer outgrows twice the kept
+    size; a full cell's cut (its lowest kept score) filters later rows before they are buffered.
+    """
+
+    def __init__(self, quota: np.ndarray) -> None:
+        self.quota = quota.reshape(-1).astype(np.int64)
+        self.k = quota.shape[0]
+        self.cut = np.full(self.quota.size, -np.inf)
+        self.cells = np.empty(0, dtype=np.int64)
+        self.scores = np.empty(0)
+        self.rows = np.empty(0, dtype=np.int64)
+        self.limit = max(2 * int(self.quota.sum()), 1 << 16)
+
+    def update(self, probs: np.ndarray, given: np.ndarray, rows: np.ndarray) -> None:
+        """Offer the rows block by block, so the cuts rise before the next block is scored
+        (the first blocks of an empty heap would otherwise buffer every (row, class) pair)."""
+        step = max(1, cl.BLOCK_ELEMENTS // (4 * self.k))
+        for start in range(0, given.size, step):
+            block = slice(start, start + step)
+            self._offer(probs[block], given[block], rows[block])
+
+    def _offer(self, probs: np.ndarray, given: np.ndarray, rows: np.ndarray) -> None:
+        scores = cl.prune_scores(probs, given)
+        cut = self.cut.reshape(self.k, self.k)[given]  # row gathers: -inf cut when not full
+        cut[self.quota.reshape(self.k, self.k)[given] == 0] = np.inf
+        r, j = np.nonzero(scores >= cut)
+        self._add(given[r] * self.k + j, scores[r, j], rows[r])
+
+    def _add(self, cells: np.ndarray, scores: np.ndarray, rows: np.ndarray) -> None:
+        self.cells = np.concatenate([self.cells, cells])
+        self.scores = np.concatenate([self.scores, scores])
+        self.rows = np.concatenate([self.rows, rows])
+        if self.cells.size > self.limit:
+            self._shrink()
+
+    def _shrink(self) -> None:
+        """Keep the quota's best of every cell (score descending, then row ascending)."""
+        order = np.lexsort((self.rows, -self.scores, self.cells))
+        cells = self.cells[order]
+        starts = np.searchsorted(cells, cells, side="left")
+        rank = np.arange(cells.size) - starts
+        keep = order[rank < self.quota[cells]]
+        self.cells, self.scores, self.rows = self.cells[keep], self.scores[keep], self.rows[keep]
+        counts = np.bincount(self.cells, minlength=self.quota.size)
+        full = (counts >= self.quota) & (self.quota > 0)
+        lowest = np.full(self.quota.size, np.inf)
+        np.minimum.at(lowest, self.cells, self.scores)
+        self.cut[full] = lowest[full]
+
+    def merge(self, other: CellTop) -> CellTop:
+        merged = CellTop(self.quota.reshape(self.k, self.k))
+        merged._add(
+            np.concatenate([self.cells, other.cells]),
+            np.concatenate([self.scores, other.scores]),
+            np.concatenate([self.rows, other.rows]),
+        )
+        return merged
+
+    def chosen(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows taken by ``prune_by_noise_rate``, rows taken by ``prune_by_class``), sorted."""
+        self._shrink()
+        diagonal = self.cells // self.k == self.cells % self.k
+        return np.unique(self.rows[~diagonal]), np.unique(self.rows[diagonal])
+
+
+Sink = Callable[[dict[str, np.ndarray], IdColumn | None, np.ndarray], None]
+
+
+class FlaggedRows:
+    """The flagged rows: counts per given and per suggested class, the ``top`` with the lowest
+    quality score, and (``sink``) every one of them, in input order (one thread)."""
+
+    def __init__(self, k: int, top: int, sink: Sink | None = None) -> None:
+        self.k = k
+        self.by_given = np.zeros(k, dtype=np.int64)
+        self.by_suggested = np.zeros(k, dtype=np.int64)
+        self.top = TopK(top)
+        self.top_ids: dict[int, Any] = {}
+        self.sink = sink
+
+    @property
+    def n_flagged(self) -> int:
+        return int(self.by_given.sum())
+
+    def update(self, rows: dict[str, np.ndarray], ids: IdColumn | None) -> None:
+        """``rows``: the flagged rows' ``row``, ``position`` (in the batch), ``given``,
+        ``suggested``, ``p_suggested``, ``quality``."""
+        self.by_given += np.bincount(rows["given"], minlength=self.k)
+        self.by_suggested += np.bincount(rows["suggested"], minlength=self.k)
+        if self.sink is not None:
+            self.sink(rows, ids, rows["position"])
+        pick = self.top.candidates(-rows["quality"])
+        if pick.size == 0:
+            return
+        names = ("given", "suggested", "p_suggested", "quality")
+        self.top.update(
+            -rows["quality"][pick], rows["row"][pick], **{n: rows[n][pick] for n in names}
+        )
+        if ids is not None:
+            values = ids.values(rows["position"][pick]).tolist()
+            self.top_ids.update(zip(rows["row"][pick].tolist(), values, strict=True))
+            kept = set(self.top.rows.tolist())
+            self.top_ids = {r: v for r, v in self.top_ids.items() if r in kept}
+
+    def merge(self, other: FlaggedRows) -> FlaggedRows:
+        merged = FlaggedRows(self.k, self.top.k, self.sink)
+        merged.by_given = self.by_given + other.by_given
+        merged.by_suggested = self.by_suggested + other.by_suggested
+        merged.top = self.top.merge(other.top)
+        kept = set(merged.top.rows.tolist())
+        both = {**self.top_ids, **other.top_ids}
+        merged.top_ids = {r: v for r, v in both.items() if r in kept}
+        return merged
+
+
+Flag = Callable[[cl.RowFacts, np.ndarray, np.ndarray], np.ndarray]
+
+
+class IssuePass:
+    """The pass that lists the flagged rows: ``flag(facts, given, rows)`` says which; the
+    joint's counts are summed again on the way (the same numbers as pass 2)."""
+
+    def __init__(self, t: np.ndarray, flag: Flag, rank_by: str, top: int, sink: Sink | None):
+        self.joint = JointSums(t)
+        self.flagged = FlaggedRows(t.size, top, sink)
+        self.flag = flag
+        self.rank_by = rank_by
+
+    def update(
+        self,
+        probs: np.ndarray,
+        given: np.ndarray,
+        rows: np.ndarray,
+        positions: np.ndarray,
+        ids: IdColumn | None,
+    ) -> None:
+        facts = cl.row_facts(probs, given, self.joint.t)
+        self.joint.add(facts, given)
+        pick = np.flatnonzero(self.flag(facts, given, rows))
+        if pick.size == 0:
+            return
+        found = {
+            "row": rows[pick],
+            "position": positions[pick],
+            "given": given[pick],
+            "suggested": facts.suggested[pick],
+            "p_suggested": facts.p_suggested[pick],
+            "quality": cl.quality_scores(probs[pick], given[pick], self.rank_by),
+        }
+        self.flagged.update(found, ids)
+
+    def merge(self, other: IssuePass) -> IssuePass:
+        merged = IssuePass(self.joint.t, self.flag, self.rank_by, self.flagged.top.k, None)
+        merged.joint = self.joint.merge(other.joint)
+        merged.flagged = self.flagged.merge(other.flagged)
+        return merged
