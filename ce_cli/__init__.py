@@ -27,6 +27,9 @@ _EXPORTS = {
     "run_check": "ce_cli.report.check",
     "CheckReport": "ce_cli.report.check",
     "CheckOptions": "ce_cli.report.check_rules",
+    "compute_label_issues": "ce_cli.report.label_issues",
+    "LabelIssuesOptions": "ce_cli.report.label_issues",
+    "LabelIssuesReport": "ce_cli.report.label_issues",
 }
 
 __all__ = [*_EXPORTS, "__version__", "losses"]

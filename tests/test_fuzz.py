@@ -79,6 +79,8 @@ COMMANDS = [
     ["calibrate"],
     ["calibrate", "--strategy", "quantile", "--bins", "3"],
     ["check", "--max-loss", "1.5"],
+    ["label-issues"],
+    ["label-issues", "--filter-by", "both"],
 ]
 FORMATS = [[], ["--format", "json"], ["--format", "csv"], ["--format", "markdown"]]
 # options drawn at random on top of a command: some do not apply to it (a usage error must

@@ -212,6 +212,7 @@ COMMANDS = {
     "score-groups": ("score", "--group-by", "grp"),
     "calibrate": ("calibrate", "--fit-temperature"),
     "check": ("check", "--max-loss", "0.5", "--min-class-recall", "0.9"),
+    "label-issues": ("label-issues", "--filter-by", "predicted_neq_given"),
 }
 
 

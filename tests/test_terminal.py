@@ -408,3 +408,18 @@ def test_json_bin_edges_are_their_decimals() -> None:
     assert [b["lower"] for b in bins] == [i / 10 for i in range(10)]
     assert [b["upper"] for b in bins] == [(i + 1) / 10 for i in range(10)]
     assert '"lower": 0.3,' in result.stdout and "0.30000000000000004" not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["weights", "score", "calibrate", "check", "label-issues"])
+def test_help_has_sections_and_examples(command: str) -> None:
+    """--help lists each option once, under titled sections, and ends with examples."""
+    text = run(command, "--help", env={"COLUMNS": "100"}).stdout
+    titles = [line[:-1] for line in text.splitlines() if line and not line[0].isspace()]
+    assert {"Input", "Columns", "Rows", "Engine", "Output", "Examples"} <= set(titles), titles
+    assert titles[-1] == "Examples"
+    declared = [line.split()[0] for line in text.splitlines() if line.startswith("  -")]
+    assert declared.count("--batch-size") == 1 and declared.count("--format") == 1
+    examples = text.split("Examples:\n", 1)[1].splitlines()
+    assert examples and all(line.startswith(f"  ce {command} ") for line in examples)
+    if command == "check":
+        assert {"Thresholds", "Baseline", "Loss", "Configuration"} <= set(titles)

@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -17,6 +18,7 @@ from click.core import ParameterSource
 
 from ce_cli.cli.options import (
     PATH,
+    SectionedCommand,
     binning_options,
     input_options,
     input_options_from,
@@ -95,7 +97,8 @@ threshold_options = stack(
             help="Fail if a class's recall is below X; a bare X applies to every class. "
             "Repeatable.",
         ),
-    ]
+    ],
+    section="Thresholds",
 )
 
 baseline_options = stack(
@@ -140,7 +143,8 @@ baseline_options = stack(
             help="value: fail when worse than the baseline by more than the margin; "
             "significant: only when the whole 95% interval is.",
         ),
-    ]
+    ],
+    section="Baseline",
 )
 
 config_options = stack(
@@ -153,7 +157,8 @@ config_options = stack(
             "[check] or pyproject.toml [tool.ce.check] in the current directory).",
         ),
         click.option("--no-config", is_flag=True, help="Ignore ce.toml / pyproject.toml."),
-    ]
+    ],
+    section="Configuration",
 )
 
 
@@ -199,10 +204,18 @@ def _check(ctx: click.Context, **kwargs: Any) -> None:
     ctx.exit(report.exit_code)
 
 
+EXAMPLES = """
+ce check preds.parquet --max-loss 0.8 --min-accuracy 0.7
+ce check preds.parquet --require 'ece<=0.05' --min-class-recall horse=0.3
+ce check new.parquet --baseline old.parquet --fail-on significant
+ce check preds.parquet --junit ce-check.xml     # thresholds from pyproject.toml [tool.ce.check]
+"""
+
+
 def _build() -> click.Command:
     """The command, with the shared input and output options."""
-    decorators = [
-        click.command("check"),
+    decorators: list[Callable[[Any], Any]] = [
+        click.command("check", cls=SectionedCommand, epilog=EXAMPLES),
         input_options,
         loss_options,
         binning_options,
@@ -210,11 +223,16 @@ def _build() -> click.Command:
         baseline_options,
         config_options,
         output_options,
-        click.option(
-            "--junit",
-            type=PATH,
-            metavar="FILE",
-            help="Also write a JUnit XML report (one test per check).",
+        stack(
+            [
+                click.option(
+                    "--junit",
+                    type=PATH,
+                    metavar="FILE",
+                    help="Also write a JUnit XML report (one test per check).",
+                )
+            ],
+            section="Output",
         ),
         click.pass_context,
     ]

@@ -6,12 +6,26 @@ from typing import Any
 
 import click
 
-from ce_cli.cli.options import command, input_options, inputs_option, output_options
+from ce_cli.cli.options import (
+    SectionedCommand,
+    command,
+    input_options,
+    inputs_option,
+    output_options,
+)
 from ce_cli.cli.output import emit, input_files, warn, writing
 from ce_cli.core.vocab import FILTER_BY, RANK_BY
 
 
-@click.command("label-issues")
+@click.command(
+    "label-issues",
+    cls=SectionedCommand,
+    epilog="""
+ce label-issues preds.parquet
+ce label-issues preds.parquet --filter-by confident_learning --rank-by normalized_margin
+ce label-issues preds.parquet -o flagged.parquet     # every flagged row, streamed
+""",
+)
 @input_options
 @inputs_option
 @click.option(

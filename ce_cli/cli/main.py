@@ -17,6 +17,7 @@ from ce_cli.cli.check import check_command
 from ce_cli.cli.label_issues import label_issues_command
 from ce_cli.cli.options import (
     PATH,
+    SectionedCommand,
     binning_options,
     command,
     input_options,
@@ -73,6 +74,8 @@ class CEGroup(click.Group):
     """Errors → exit codes, in one place: ``CEError``, usage errors and OS conditions become one
     line on stderr and exit 2; anything else is an internal error (exit 2, ``--debug`` for the
     traceback)."""
+
+    command_class = SectionedCommand
 
     def make_context(
         self,
@@ -146,7 +149,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 # ---------------------------------------------------------------------- commands
-@cli.command("weights")
+@cli.command(
+    "weights",
+    epilog="""
+ce weights labels.parquet
+ce weights labels.csv --scheme effective --beta 0.999 -o weights.json
+ce weights 'shards/*.parquet' --group-by country --plot weights.svg
+""",
+)
 @input_options
 @click.option(
     "--scheme",
@@ -187,7 +197,15 @@ def _check_plot(plot: str | None, files: list[str]) -> None:
         check_plot_target(plot, files)
 
 
-@cli.command("score")
+@cli.command(
+    "score",
+    epilog="""
+ce score preds.csv
+ce score preds.parquet --loss focal --gamma 2 --alpha balanced
+ce score logits.npy --labels labels.npy --label-smoothing 0.1
+ce score preds.parquet --reduction none -o rows.parquet
+""",
+)
 @input_options
 @loss_options
 @click.option(
@@ -268,7 +286,14 @@ def _score_head(options: Any, score: Any) -> None:
         out.flush()
 
 
-@cli.command("calibrate")
+@cli.command(
+    "calibrate",
+    epilog="""
+ce calibrate preds.parquet
+ce calibrate preds.parquet --fit-temperature --save-temperature t.json
+ce calibrate preds.parquet --strategy quantile --bins 20 --plot reliability.svg
+""",
+)
 @input_options
 @binning_options
 @click.option(
@@ -281,6 +306,14 @@ def _score_head(options: Any, score: Any) -> None:
 @inputs_option
 @temperature_option
 @click.option("--fit-temperature", is_flag=True, help="Find T > 0 minimising the NLL.")
+@click.option(
+    "--memory-budget",
+    type=click.IntRange(min=0),
+    metavar="MiB",
+    callback=lambda _ctx, _param, mib: None if mib is None else mib << 20,
+    help="Memory the temperature fit may keep its rows in (read once); beyond it, it reads "
+    "the input again per step. Default: a quarter of RAM.",
+)
 @click.option(
     "--save-temperature",
     type=PATH,

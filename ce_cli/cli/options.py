@@ -38,15 +38,65 @@ Param = click.Parameter | None
 Ctx = click.Context | None
 
 
-def stack(options: list[Callable[[Any], Any]]) -> Decorator:
-    """One decorator applying ``options`` in order (as sqlite-utils' ``output_options``)."""
+def stack(options: list[Callable[[Any], Any]], section: str | None = None) -> Decorator:
+    """One decorator applying ``options`` in order (as sqlite-utils' ``output_options``);
+    ``section`` titles them in ``--help`` (``SectionedCommand``) unless a nested stack did."""
 
     def decorate(func: Callable[..., Any]) -> Any:
+        before = {id(p) for p in getattr(func, "__click_params__", [])}
         for option in reversed(options):
             func = option(func)
+        for param in getattr(func, "__click_params__", []):
+            if section and id(param) not in before and not getattr(param, "section", None):
+                param.section = section
         return func
 
     return decorate
+
+
+SECTION_ORDER = (
+    "Options",
+    "Thresholds",
+    "Baseline",
+    "Loss",
+    "Calibration bins",
+    "Output",
+    "Input",
+    "Columns",
+    "Classes and task",
+    "Rows",
+    "Engine",
+    "Configuration",
+    "Other",
+)
+
+
+class SectionedCommand(click.Command):
+    """``--help`` lists the options under titled sections (the command's own first, then the
+    loss, output, input …), then the examples of the command's epilog."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        help_option = self.get_help_option(ctx)
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None:
+                title = getattr(param, "section", None) or (
+                    "Other" if param is help_option else "Options"
+                )
+                sections.setdefault(title, []).append(record)
+        known = [s for s in SECTION_ORDER if s in sections]
+        for title in known + [s for s in sections if s not in known]:
+            with formatter.section(title):
+                formatter.write_dl(sections[title])
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Examples as written: one command a line, never re-wrapped."""
+        if not self.epilog:
+            return
+        with formatter.section("Examples"):
+            for line in self.epilog.strip().splitlines():
+                formatter.write(f"{' ' * formatter.current_indent}{line.strip()}\n")
 
 
 # ---------------------------------------------------------------------- --temperature
@@ -171,7 +221,8 @@ loss_options = stack(
             show_default=True,
             help="NaN/inf predictions: stop, or skip and count them.",
         ),
-    ]
+    ],
+    section="Loss",
 )
 """The loss options of ``ce score`` and ``ce check`` (without --reduction and --top)."""
 
@@ -193,7 +244,8 @@ binning_options = stack(
             show_default=True,
             help="Calibration bins of equal width or equal mass.",
         ),
-    ]
+    ],
+    section="Calibration bins",
 )
 """``--bins`` and ``--strategy``: the reliability bins of ``ce calibrate`` and ``ce check``."""
 
@@ -220,7 +272,8 @@ file_options = stack(
             type=click.Choice(INPUT_FORMATS),
             help="Override the format guessed from the extension.",
         ),
-    ]
+    ],
+    section="Input",
 )
 """FILE... and where the labels come from."""
 
@@ -265,7 +318,8 @@ column_options = stack(
             help="Rows whose mask is false/0 are left out.",
             shell_complete=complete_columns,
         ),
-    ]
+    ],
+    section="Columns",
 )
 """Which columns hold labels, predictions, ids, sample weights and the mask."""
 
@@ -290,7 +344,8 @@ class_options = stack(
             metavar="N",
             help="Subtract N from integer labels (1-based labels: --label-offset 1).",
         ),
-    ]
+    ],
+    section="Classes and task",
 )
 """The task and the class set."""
 
@@ -318,7 +373,8 @@ row_options = stack(
             show_default=True,
             help="Rows with this label are left out.",
         ),
-    ]
+    ],
+    section="Rows",
 )
 """Which rows count, and how they are grouped."""
 
@@ -362,7 +418,8 @@ engine_options = stack(
             is_flag=True,
             help="No progress bar; ce check prints only the verdict and the failed checks.",
         ),
-    ]
+    ],
+    section="Engine",
 )
 """How the batches are cut and where they run."""
 
@@ -371,7 +428,11 @@ input_options = stack([file_options, column_options, class_options, row_options,
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--format and -o, shared by every command."""
+    """--format, --width and -o, shared by every command (the Output section of --help)."""
+    return stack([_output_options], section="Output")(func)
+
+
+def _output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     func = click.option(
         "-o",
         "--output",

@@ -82,8 +82,9 @@ class JointSums:
 class CellTop:
     """Per cell (given y, class j) the ``quota[y, j]`` rows with the largest prune score.
 
-    Candidates are buffered and cut back to the quotas when the buffer outgrows twice the kept
-    size; a full cell's cut (its lowest kept score) filters later rows before they are buffered.
+    Candidates are buffered and cut back to the quotas when the buffer outgrows the kept size
+    (Σ quota, at least 65,536); a full cell's cut (its lowest kept score) filters later rows
+    before they are buffered. At most about 2·Σ quota + one block of entries are held.
     """
 
     def __init__(self, quota: np.ndarray) -> None:
@@ -93,7 +94,9 @@ class CellTop:
         self.cells = np.empty(0, dtype=np.int64)
         self.scores = np.empty(0)
         self.rows = np.empty(0, dtype=np.int64)
-        self.limit = max(2 * int(self.quota.sum()), 1 << 16)
+        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.n_pending = 0
+        self.limit = max(int(self.quota.sum()), 1 << 16)
 
     def update(self, probs: np.ndarray, given: np.ndarray, rows: np.ndarray) -> None:
         """Offer the rows block by block, so the cuts rise before the next block is scored
@@ -111,33 +114,37 @@ class CellTop:
         self._add(given[r] * self.k + j, scores[r, j], rows[r])
 
     def _add(self, cells: np.ndarray, scores: np.ndarray, rows: np.ndarray) -> None:
-        self.cells = np.concatenate([self.cells, cells])
-        self.scores = np.concatenate([self.scores, scores])
-        self.rows = np.concatenate([self.rows, rows])
-        if self.cells.size > self.limit:
+        """Buffer candidates (appended in chunks: no copy per block); cut back when the
+        buffer outgrows the kept entries."""
+        self.pending.append((cells, scores, rows))
+        self.n_pending += cells.size
+        if self.n_pending > self.limit:
             self._shrink()
 
     def _shrink(self) -> None:
         """Keep the quota's best of every cell (score descending, then row ascending)."""
-        order = np.lexsort((self.rows, -self.scores, self.cells))
-        cells = self.cells[order]
-        starts = np.searchsorted(cells, cells, side="left")
-        rank = np.arange(cells.size) - starts
-        keep = order[rank < self.quota[cells]]
-        self.cells, self.scores, self.rows = self.cells[keep], self.scores[keep], self.rows[keep]
+        parts = [(self.cells, self.scores, self.rows), *self.pending]
+        cells, scores, rows = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        self.pending, self.n_pending = [], 0
+        order = np.lexsort((rows, -scores, cells))
+        cells = cells[order]
+        rank = np.arange(cells.size) - np.searchsorted(cells, cells, side="left")
+        kept = rank < self.quota[cells]
+        keep = order[kept]
+        self.cells, self.scores, self.rows = cells[kept], scores[keep], rows[keep]
+        if self.cells.size == 0:
+            return
+        # the last kept entry of a cell is its lowest score: the cut once the cell is full
+        last = np.flatnonzero(np.append(np.diff(self.cells) != 0, True))
         counts = np.bincount(self.cells, minlength=self.quota.size)
-        full = (counts >= self.quota) & (self.quota > 0)
-        lowest = np.full(self.quota.size, np.inf)
-        np.minimum.at(lowest, self.cells, self.scores)
-        self.cut[full] = lowest[full]
+        full = counts[self.cells[last]] >= self.quota[self.cells[last]]
+        self.cut[self.cells[last][full]] = self.scores[last][full]
 
     def merge(self, other: CellTop) -> CellTop:
         merged = CellTop(self.quota.reshape(self.k, self.k))
-        merged._add(
-            np.concatenate([self.cells, other.cells]),
-            np.concatenate([self.scores, other.scores]),
-            np.concatenate([self.rows, other.rows]),
-        )
+        for part in (self, other):
+            for cells, scores, rows in [(part.cells, part.scores, part.rows), *part.pending]:
+                merged._add(cells, scores, rows)
         return merged
 
     def chosen(self) -> tuple[np.ndarray, np.ndarray]:

@@ -418,12 +418,17 @@ class LossAccumulator:
     ) -> None:
         """Subset accuracy, Hamming errors and per-label sums (support = positives)."""
         decision = e.decision()
-        right = decision == (e.y == 1)
-        self.correct += self._sample(right.all(axis=1).astype(np.float64), weight)
-        self.label_errors += self._sample((~right).sum(axis=1).astype(np.float64), weight)
+        truth = e.y == 1
+        errors = np.count_nonzero(decision != truth, axis=1).astype(np.float64)
+        self.correct += self._sample((errors == 0).astype(np.float64), weight)
+        self.label_errors += self._sample(errors, weight)
         self.support += ones @ e.y
         self.class_loss += ones @ e.terms
-        self.class_hits += ones @ (decision & (e.y == 1)).astype(np.float64)
+        hits = np.logical_and(decision, truth, out=truth)
+        if weight is None:  # counts are exact: no float products
+            self.class_hits += np.count_nonzero(hits, axis=0)
+        else:
+            self.class_hits += ones @ hits.astype(np.float64)
 
     def _add_single_label(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -44,6 +45,7 @@ from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 METRICS = ("ece", "mce", "rmsce", "adaptive_ece", "classwise_ece", "brier", "nll", "accuracy")
 
 FIT_MAX_PASSES = 30  # core.calibration.fit_temperature's default
+FIT_CACHE_RAM_FRACTION = 4  # the fit keeps its rows in memory up to 1/4 of physical RAM
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class CalibrationOptions:
     confidence: str = "top-label"  # top-label | positive (binary)
     temperature: float = 1.0
     fit_temperature: bool = False
+    memory_budget: int | None = None  # bytes the fit may keep in memory; None: RAM / 4
     inputs: str = "auto"
 
 
@@ -259,7 +262,7 @@ def compute_calibration(
     _check(calib)
     dataset = Dataset(options, read_preds=True)
     plan = _plan(dataset, calib)
-    fit = _fit(options, plan) if calib.fit_temperature else None
+    fit = _fit(options, plan, calib.memory_budget) if calib.fit_temperature else None
     temps = [calib.temperature] + ([fit.temperature] if fit is not None else [])
 
     def make() -> Pass:
@@ -361,10 +364,12 @@ def _geometry(
     return kind, "positive" if kind == "multilabel" else mode
 
 
-def _fit(options: InputOptions, plan: Plan) -> cal.TemperatureFit:
-    """The temperature minimising the NLL, over fresh passes of the input (none when the first
-    pass counts nothing)."""
+def _fit(options: InputOptions, plan: Plan, budget: int | None = None) -> cal.TemperatureFit:
+    """The temperature minimising the NLL: the first pass reads the input and keeps its rows
+    (``_FitCache``) while they fit in ``budget`` bytes; the later Newton passes read them from
+    memory, else the input again (none when the first pass counts nothing)."""
     passes = itertools.count(1)
+    cache = _FitCache(_default_budget() if budget is None else budget)
     metered_file = options.progress is not None and options.path != "-"
     rows: list[int | None] = [Dataset(options, read_preds=True).num_rows if metered_file else None]
     read = [0]
@@ -379,12 +384,60 @@ def _fit(options: InputOptions, plan: Plan) -> cal.TemperatureFit:
         n = next(passes)
         if n == 2 and rows[0] is None:
             rows[0] = read[0]
-        batches = _fit_batches(options, plan.geo, plan.file, plan.columns)
+        if cache.complete:
+            batches = cache.replay()
+        else:
+            read_pass = _fit_batches(options, plan.geo, plan.file, plan.columns)
+            batches = cache.record(read_pass) if n == 1 else read_pass
         return metered(batches, options.progress, f"fit pass {n}/≤{FIT_MAX_PASSES}", rows[0], size)
 
     fit = cal.fit_temperature(one_pass, max_passes=FIT_MAX_PASSES)
     _require_rows(fit.n_rows, fit.weight, plan, options)
     return fit
+
+
+def _default_budget() -> int:
+    """A quarter of physical memory (1 GiB where the platform does not say)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return int(ram) // FIT_CACHE_RAM_FRACTION
+    except (ValueError, OSError, AttributeError):
+        return 1 << 30
+
+
+class _FitCache:
+    """The temperature fit's batches, kept from its first pass while they fit in ``budget``
+    bytes: logits as float32 when that is exact (float32 input), else as they came."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.nbytes = budget, 0
+        self.batches: list[tuple[Any, ...]] = []
+        self.complete = False
+
+    def record(self, batches: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+        """Pass ``batches`` through, keeping them; complete if all fitted the budget."""
+        keeping = self.budget > 0
+        for batch in batches:
+            if keeping:
+                kept = (_narrow(batch[0]), *batch[1:])
+                self.nbytes += sum(a.nbytes for a in kept if a is not None)
+                keeping = self.nbytes <= self.budget
+                if keeping:
+                    self.batches.append(kept)
+                else:
+                    self.batches.clear()
+            yield batch
+        self.complete = keeping
+
+    def replay(self) -> Iterator[tuple[Any, ...]]:
+        for logits, *rest in self.batches:
+            yield (logits.astype(np.float64), *rest)
+
+
+def _narrow(logits: np.ndarray) -> np.ndarray:
+    """float32 logits when they are float32 values (exact both ways), else the array itself."""
+    narrow = logits.astype(np.float32)
+    return narrow if np.array_equal(narrow, logits) else logits
 
 
 def _fit_batches(
