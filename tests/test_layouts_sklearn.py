@@ -94,9 +94,17 @@ def test_hard_predictions_are_checked_not_scored(write_csv) -> None:  # type: ig
     path = write_csv("y_true,y_pred,proba_0,proba_1\n0,0,0.9,0.1\n1,0,0.4,0.6\n1,1,0.3,0.7\n")
     report = run_json("score", path)
     assert (
-        "hard predictions y_pred: agree with the argmax of the scores in 2 of 3 rows of the "
-        "first batch (1 differ); not scored"
+        "hard predictions y_pred: agree with the argmax of the scores in 2 of 3 rows "
+        "(1 differ); not scored"
     ) in report["notes"]
+    assert report["hard_predictions"] == {"column": "y_pred", "rows": 3, "agree": 2, "differ": 1}
+    assert any(
+        "differ from the argmax of the scores in 1 of 3 rows" in w for w in report["warnings"]
+    )
+    # every row counts, whatever the batch size (not only the first batch)
+    for size in ("1", "2"):
+        again = run_json("score", path, "--batch-size", size)
+        assert again["hard_predictions"] == report["hard_predictions"]
     assert report["loss"]["mean"] == pytest.approx(
         -sum(map(math.log, (0.9, 0.6, 0.7))) / 3, rel=1e-12
     )

@@ -156,6 +156,8 @@ class LossAccumulator:
         self.class_hits = np.zeros(c)  # recall numerators
         self.prior = np.zeros(k if setup.geometry == Geometry.SIGMOID else c)  # label mass
         self.n_clipped = 0
+        self.hard_rows = 0  # used rows with a hard prediction (y_pred) …
+        self.hard_agree = 0  # … equal to the argmax of the scores
         self.n_exact_true = 0  # exact 0/1 probability on the true class
         self.rows_off_simplex = 0  # multiclass probability rows not summing to 1
         self.rows_on_simplex = 0  # rows whose values sum to 1 (logits that look like probs)
@@ -195,6 +197,10 @@ class LossAccumulator:
             terms = self._sigmoid(preds, target, weight, unit)
         terms.rows = batch.row_start + positions
         terms.batch_positions = positions
+        if batch.hard_pred is not None:
+            hard = batch.hard_pred[positions]
+            self.hard_rows += hard.size
+            self.hard_agree += int((hard == terms.predicted).sum())
         self._offer_top(terms, batch)
         return terms
 

@@ -35,3 +35,4 @@ class Batch:
     ids: IdColumn | None = None  # the id column, decoded on request, when there is one
     label_codes: np.ndarray | None = None
     label_values: list[object] | None = None
+    hard_pred: np.ndarray | None = None  # int64 class of y_pred (-1: not a class), when read

@@ -84,6 +84,7 @@ class Layout:
     # Integer labels whose class names are integers (logit_1 … logit_5): label value → index.
     int_names: dict[int, int] | None = None
     label_offset: int = 0  # subtracted from integer labels after --ignore-index is applied
+    hard_col: str | None = None  # y_pred: hard predictions, counted against the argmax
 
     @property
     def n_classes(self) -> int | None:
@@ -122,8 +123,22 @@ class Layout:
                 )
         preds = self._decode_preds(main, row_start) if read_preds and self.preds else None
         ids = IdColumn(_column(main, labels, self.id_col)) if self.id_col is not None else None
+        hard = None
+        if read_preds and self.hard_col is not None and self.hard_col in main.schema.names:
+            hard = _hard_index(self, combine(main.column(self.hard_col)))
         return Batch(
-            n, row_start, target, valid, n_ignored, n_masked, preds, weight, ids, codes, values
+            n,
+            row_start,
+            target,
+            valid,
+            n_ignored,
+            n_masked,
+            preds,
+            weight,
+            ids,
+            codes,
+            values,
+            hard,
         )
 
     def _decode_labels(
@@ -370,8 +385,8 @@ def decide_layout(request: LayoutRequest) -> Layout:
         notes=[*notes, *request.reader_notes],
         int_names=int_names,
         label_offset=request.options.label_offset,
+        hard_col=hard_col(request, classes, pred_list_len),
     )
-    hard_pred_note(layout, request)
     return layout
 
 
@@ -829,32 +844,15 @@ def index_id(request: LayoutRequest, notes: list[str]) -> str | None:
     return col
 
 
-def hard_pred_note(layout: Layout, request: LayoutRequest) -> None:
-    """A note on how often the hard predictions (``y_pred``) agree with the argmax of the
-    scores, in the first batch."""
+def hard_col(
+    request: LayoutRequest, classes: tuple[str, ...] | None, pred_list_len: int | None
+) -> str | None:
+    """The hard-prediction column (``y_pred``) whose agreement with the argmax of the scores
+    ``ce score`` counts over every row — when there are scalar score columns and a class set."""
     col = request.hard_col
-    if col is None or layout.preds is None or layout.classes is None:
-        return
-    if col not in request.first_main.schema.names or layout.pred_list_len is not None:
-        return
-    try:
-        scores = layout._decode_preds(request.first_main, 0)
-    except CEError:
-        return
-    hard = _hard_index(layout, combine(request.first_main.column(col)))
-    if hard is None:
-        return
-    if scores.shape[1] == 1:
-        finite = scores[np.isfinite(scores)]
-        cut = 0.5 if finite.size and finite.min() >= 0 and finite.max() <= 1 else 0.0
-        predicted = (scores[:, 0] > cut).astype(np.int64)
-    else:
-        predicted = np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1)
-    agree, n = int((hard == predicted).sum()), len(hard)
-    layout.notes.append(
-        f"hard predictions {col}: agree with the argmax of the scores in {agree} of {n} rows "
-        f"of the first batch ({n - agree} differ); not scored"
-    )
+    if col is None or request.preds is None or classes is None or pred_list_len is not None:
+        return None
+    return col if col in request.first_main.schema.names else None
 
 
 def _hard_index(layout: Layout, arr: pa.Array) -> np.ndarray | None:

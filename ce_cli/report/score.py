@@ -106,6 +106,7 @@ class ScoreReport:
     parameters: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    hard_predictions: dict[str, Any] | None = None  # y_pred vs the argmax: column, rows, agree
     warnings: list[str] = field(default_factory=list)
     group_by: str | None = None
     groups: list[GroupEntry] = field(default_factory=list)
@@ -143,6 +144,7 @@ class ScoreReport:
             "per_class": [vars(c) for c in self.per_class],
             "top": [vars(t) for t in self.top],
             "source": self.source,
+            **({"hard_predictions": self.hard_predictions} if self.hard_predictions else {}),
             "notes": self.notes,
             "warnings": self.warnings,
             **groups_dict(self),
@@ -461,7 +463,26 @@ def _report(
     report.per_class = _per_class(acc, classes)
     report.top = _top_rows(acc, classes)
     report.warnings = pitfalls(acc, layout, classes)
+    _add_hard_predictions(report, acc, layout.hard_col)
     return report
+
+
+def _add_hard_predictions(report: ScoreReport, acc: LossAccumulator, col: str | None) -> None:
+    """How often the hard predictions (``y_pred``) equal the argmax of the scores, over every
+    used row: a note, and a warning when any differ (other scores, or another threshold?)."""
+    if col is None or not acc.hard_rows:
+        return
+    n, agree = acc.hard_rows, acc.hard_agree
+    report.hard_predictions = {"column": col, "rows": n, "agree": agree, "differ": n - agree}
+    report.notes.append(
+        f"hard predictions {col}: agree with the argmax of the scores in {agree} of {n} rows "
+        f"({n - agree} differ); not scored"
+    )
+    if agree < n:
+        report.warnings.append(
+            f"hard predictions {col} differ from the argmax of the scores in {n - agree} of "
+            f"{n} rows: were they made from other scores, or with another threshold?"
+        )
 
 
 def _add_metrics(report: ScoreReport, acc: LossAccumulator) -> None:
