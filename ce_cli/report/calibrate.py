@@ -31,7 +31,7 @@ from ce_cli.engine import runner
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
-from ce_cli.report.decisions import class_set, decide_inputs
+from ce_cli.report.decisions import check_predictions, class_set, decide_inputs
 from ce_cli.report.groups import (
     GroupEntry,
     attach,
@@ -106,10 +106,10 @@ def _scores(batch: Batch, geo: Geometry, file: str, columns: tuple[str, ...]) ->
         return None
     raw = batch.preds[used]
     preds = np.asarray(raw, dtype=np.float64)
-    _check_finite(preds, batch, used, file, columns)
+    probs = geo.inputs == "probs"
+    check_predictions(preds, batch.row_start + used, file, columns, probs=probs)
     renormalised = 0
-    if geo.inputs == "probs":
-        _check_unit(preds, batch, used, file, columns)
+    if probs:
         logits = _logits_from_probs(preds, geo.kind)
         renormalised = losses.rows_off_simplex(raw) if geo.kind == "softmax" else 0
     else:
@@ -119,32 +119,6 @@ def _scores(batch: Batch, geo: Geometry, file: str, columns: tuple[str, ...]) ->
         logits = logits[:, 0]
     weight = None if batch.sample_weight is None else batch.sample_weight[used]
     return Scored(logits, target, weight, renormalised)
-
-
-def _check_finite(
-    preds: np.ndarray, batch: Batch, used: np.ndarray, file: str, columns: tuple[str, ...]
-) -> None:
-    bad = ~np.isfinite(preds)
-    if bad.any():
-        r, c = (int(i) for i in np.argwhere(bad)[0])
-        raise CEError(
-            f"{file}: column {columns[c] if c < len(columns) else c} has NaN or "
-            f"infinite predictions (first at row {batch.row_start + used[r] + 1}); "
-            "fix or drop those rows"
-        )
-
-
-def _check_unit(
-    preds: np.ndarray, batch: Batch, used: np.ndarray, file: str, columns: tuple[str, ...]
-) -> None:
-    outside = (preds < 0) | (preds > 1)
-    if outside.any():
-        r, c = (int(i) for i in np.argwhere(outside)[0])
-        raise CEError(
-            f"{file}: column {columns[c]} has a value outside [0, 1] (row "
-            f"{batch.row_start + used[r] + 1}: {preds[r, c]:.6g}) but the inputs "
-            "are taken as probabilities; pass --inputs logits"
-        )
 
 
 def _logits_from_probs(preds: np.ndarray, kind: str) -> np.ndarray:

@@ -79,3 +79,26 @@ def data_shape(layout: Layout, n_cols: int, n_classes: int) -> DataShape:
             f"({', '.join(layout.classes or ())}); they must match one to one"
         )
     return DataShape.SOFT if layout.target_kind == TargetKind.SOFT else DataShape.MULTICLASS
+
+
+def check_predictions(
+    preds: np.ndarray, rows: np.ndarray, file: str, columns: tuple[str, ...], *, probs: bool
+) -> None:
+    """Every value finite and, for probabilities, in [0, 1]; else a CEError naming the column
+    and the first bad row (``rows``: the 0-based input rows of ``preds``; messages count from
+    1, header excluded)."""
+    bad = ~np.isfinite(preds)
+    if bad.any():
+        r, c = (int(i) for i in np.argwhere(bad)[0])
+        raise CEError(
+            f"{file}: column {columns[c] if c < len(columns) else c} has NaN or infinite "
+            f"predictions (first at row {rows[r] + 1}); fix or drop those rows"
+        )
+    outside = (preds < 0) | (preds > 1) if probs else None
+    if outside is not None and outside.any():
+        r, c = (int(i) for i in np.argwhere(outside)[0])
+        raise CEError(
+            f"{file}: column {columns[c] if c < len(columns) else c} has a value outside [0, 1] "
+            f"(row {rows[r] + 1}: {preds[r, c]:.6g}) but the inputs are taken as "
+            "probabilities; pass --inputs logits"
+        )

@@ -39,7 +39,7 @@ from ce_cli.engine.label_issue_sums import (
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
-from ce_cli.report.decisions import class_set, data_shape, decide_inputs
+from ce_cli.report.decisions import check_predictions, class_set, data_shape, decide_inputs
 from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
 OUT_OF_SAMPLE = (
@@ -242,7 +242,13 @@ def probabilities(batch: Batch, plan: Plan) -> Rows | None:
     if used.size == 0:
         return None
     preds = cl.c_order_rows(batch.preds, None if used.size == batch.n else used)
-    _check_values(preds, batch, used, plan)
+    check_predictions(
+        preds,
+        batch.row_start + used,
+        plan.layout.pred_file,
+        plan.columns,
+        probs=plan.inputs == InputKind.PROBS,
+    )
     if plan.inputs == InputKind.LOGITS:
         if plan.one_column:
             log_p, log_1mp = losses.log_sigmoid_pair(preds[:, 0])
@@ -255,26 +261,6 @@ def probabilities(batch: Batch, plan: Plan) -> Rows | None:
         probs = preds
     given = np.asarray(batch.target[used], dtype=np.int64)
     return Rows(probs, given, batch.row_start + used, used)
-
-
-def _check_values(preds: np.ndarray, batch: Batch, used: np.ndarray, plan: Plan) -> None:
-    bad = ~np.isfinite(preds)
-    if bad.any():
-        r, c = (int(i) for i in np.argwhere(bad)[0])
-        raise CEError(
-            f"{plan.layout.pred_file}: column {plan.columns[c]} has NaN or infinite "
-            f"predictions (first at row {batch.row_start + used[r] + 1}); fix or drop those rows"
-        )
-    if plan.inputs != InputKind.PROBS:
-        return
-    outside = (preds < 0) | (preds > 1)
-    if outside.any():
-        r, c = (int(i) for i in np.argwhere(outside)[0])
-        raise CEError(
-            f"{plan.layout.pred_file}: column {plan.columns[c]} has a value outside [0, 1] (row "
-            f"{batch.row_start + used[r] + 1}: {preds[r, c]:.6g}) but the inputs are taken as "
-            "probabilities; pass --inputs logits"
-        )
 
 
 # ---------------------------------------------------------------------- the passes
