@@ -1,4 +1,4 @@
-"""Mergeable accumulators of sufficient statistics, and the engine that feeds them batches.
+"""Mergeable accumulators of sufficient statistics: class counts, and one per group (``ByGroup``).
 
 Every reduction is an object with ``update(batch)``, ``merge(other)`` and ``compute()`` whose
 state is sums and counts merged by ``+`` — never per-row lists, never running means — so a
