@@ -31,7 +31,7 @@ import argparse
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +156,8 @@ def multilabel_blocks(total_rows: int) -> Iterator[pa.Table]:
         yield pa.table(columns)
 
 
-def make_multilabel(path: Path, force: bool) -> None:
+def write_blocks(path: Path, tables: Iterable[pa.Table], row_group_size: int, force: bool) -> None:
+    """Write ``tables`` as one snappy Parquet file through a temp file (kept if it exists)."""
     if path.exists() and not force:
         print(f"{path}: exists, kept (--force to regenerate)")
         return
@@ -164,16 +165,20 @@ def make_multilabel(path: Path, force: bool) -> None:
     tmp = path.with_name(path.name + ".tmp")
     writer = None
     try:
-        for table in multilabel_blocks(FILES["big.parquet"]):
+        for table in tables:
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
-            writer.write_table(table, row_group_size=BLOCK_ROWS)
+            writer.write_table(table, row_group_size=row_group_size)
     finally:
         if writer is not None:
             writer.close()
     tmp.replace(path)
     size = path.stat().st_size / 2**20
     print(f"{path}: {size:,.0f} MiB, {time.perf_counter() - start:.1f} s")
+
+
+def make_multilabel(path: Path, force: bool) -> None:
+    write_blocks(path, multilabel_blocks(FILES["big.parquet"]), BLOCK_ROWS, force)
 
 
 def make_wide_block(index: int) -> pa.Table:
@@ -190,24 +195,8 @@ def make_wide_block(index: int) -> pa.Table:
 
 
 def make_wide(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        print(f"{path}: exists, kept (--force to regenerate)")
-        return
-    start = time.perf_counter()
-    tmp = path.with_name(path.name + ".tmp")
-    writer = None
-    try:
-        for index in range(WIDE_ROWS // WIDE_BLOCK_ROWS):
-            table = make_wide_block(index)
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
-            writer.write_table(table, row_group_size=WIDE_BLOCK_ROWS)
-    finally:
-        if writer is not None:
-            writer.close()
-    tmp.replace(path)
-    size = path.stat().st_size / 2**20
-    print(f"{path}: {WIDE_ROWS:,} rows, {size:,.0f} MiB, {time.perf_counter() - start:.1f} s")
+    tables = (make_wide_block(i) for i in range(WIDE_ROWS // WIDE_BLOCK_ROWS))
+    write_blocks(path, tables, WIDE_BLOCK_ROWS, force)
 
 
 def main(argv: list[str] | None = None) -> int:

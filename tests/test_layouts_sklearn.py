@@ -292,3 +292,10 @@ def test_spread_vocabulary_is_one_enum() -> None:
     schema = json.loads(resources.files("ce_cli").joinpath("schemas", "score.json").read_text())
     spread = schema["properties"]["parameters"]["properties"]["smoothing_spread"]
     assert spread["enum"] == list(vocab.SMOOTHING_SPREADS)
+
+
+def test_hard_predictions_by_integer_class_names(write_csv) -> None:  # type: ignore[no-untyped-def]
+    """y_pred holds the class names 1 … 3 of logit_1 … logit_3, not positions 0 … 2."""
+    path = write_csv("label,y_pred,logit_1,logit_2,logit_3\n1,1,2,0,0\n2,3,0,2,0\n3,3,0,0,2\n")
+    report = run_json("score", path)
+    assert report["hard_predictions"] == {"column": "y_pred", "rows": 3, "agree": 2, "differ": 1}

@@ -875,7 +875,7 @@ def _hard_index(layout: Layout, arr: pa.Array) -> np.ndarray | None:
         return None
     ints = floats.astype(np.int64) - layout.label_offset
     if layout.int_names is not None:
-        return np.array([layout.int_names.get(int(v), -1) for v in ints], dtype=np.int64)
+        ints = layout._lookup_int_names(ints)
     return np.where((ints >= 0) & (ints < len(layout.classes)), ints, -1)
 
 

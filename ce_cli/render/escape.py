@@ -50,10 +50,6 @@ def one_line(text: object) -> str:
     return CONTROL.sub(_visible, str(text))
 
 
-def has_control(text: str) -> bool:
-    return CONTROL.search(text) is not None
-
-
 _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 

@@ -249,12 +249,6 @@ def expand_classes(thresholds: Sequence[Threshold], classes: Sequence[str]) -> l
     return unique[::-1]
 
 
-def expand_keys(keys: Sequence[tuple[str, str | None]], classes: Sequence[str]) -> list[str]:
-    """Metric keys with ``[*]`` spelled out per class (unknown classes are an error)."""
-    requests = [Comparison(m, c, f"--compare {metric_key(m, c)}") for m, c in keys]
-    return list(dict.fromkeys(key for key, _ in expand_requests(requests, classes)))
-
-
 @dataclass(frozen=True)
 class Comparison:
     """A metric the user asked to compare with the baseline, and the option that asked
