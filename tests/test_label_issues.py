@@ -237,10 +237,7 @@ def test_ignored_rows_are_left_out(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- errors
 def test_errors_are_one_line(tmp_path: Path) -> None:
-    assert_user_error(
-        run("label-issues", sample("multilabel.csv")),
-        "multi-label data; ce label-issues finds issues in single-label",
-    )
+    # multi-label data is supported since (tests/test_label_issues_multilabel.py)
     assert_user_error(
         run("label-issues", sample("soft_targets.parquet")), "soft targets (class probabilities)"
     )
@@ -251,6 +248,8 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert_user_error(
         run("label-issues", sample("multiclass.parquet"), "--weight-col", "weight"),
         "--weight-col is not used by ce label-issues",
+        "confident learning counts rows",
+        "cleanlab has no sample weight; drop it",
     )
     bad = tmp_path / "bad.csv"
     bad.write_text("label,prob_a,prob_b\na,0.2,0.8\nb,1.5,0.1\n")
@@ -334,8 +333,8 @@ def test_check_label_issue_errors() -> None:
         "--max-label-issues 120%: a percentage must be in 0 … 100",
     )
     assert_user_error(
-        run("check", sample("multilabel.csv"), "--max-label-issues", "5"),
-        "multilabel.csv: label_issues needs one given class per row",
+        run("check", sample("soft_targets.parquet"), "--max-label-issues", "5"),
+        "soft_targets.parquet: label_issues needs one given class per row",
     )
     result = run("check", sample("label_errors.csv"), "--require", "label_issue_rate<0.02")
     assert result.exit_code == 1

@@ -385,6 +385,8 @@ def test_markdown_numbers_are_right_aligned_in_every_table() -> None:
         "weights": ["|---|---:|---:|---:|---:|"],  # class, index, count, frequency, weight
         "score": [
             "|---|---:|---:|---:|---:|---:|",  # class, index, support, mean loss, share, recall
+            "|---|---:|---:|---:|---:|",  # class, predicted, precision, recall, F1
+            "|---|---:|---:|",  # confused pair, count, % of true
             "|---:|---:|---|---|---:|---:|",  # row, id, label, predicted, p_true, loss
         ],
         "calibrate": [

@@ -42,7 +42,10 @@ LOSS_KEYS = (
     "gamma",
     "on_invalid",
 )
+METRIC_KEYS = ("threshold", "top_k_accuracy", "confusion", "auc", "auc_bins")
+"""ce score's classification-metric options (``metric_options``), passed on to ScoreOptions."""
 _NOT_IN_CONFIG = ("config", "no_config")
+
 
 _THRESHOLD_HELP = {
     "loss": "the loss's mean (as ce score reports it)",
@@ -54,6 +57,7 @@ _THRESHOLD_HELP = {
     "nll": "negative log-likelihood (calibration pass)",
     "subset_accuracy": "multi-label subset accuracy",
     "hamming_loss": "multi-label Hamming loss",
+    "macro_f1": "macro-averaged F1 (over every class)",
 }
 
 
@@ -81,7 +85,8 @@ threshold_options = stack(
             multiple=True,
             metavar="'METRIC<=X'",
             help="Any metric and bound, repeatable: 'ece<=0.05', 'rmsce<0.1', "
-            "'class_recall[cat]>=0.5'.",
+            "'class_recall[cat]>=0.5', 'macro_f1>=0.8', 'confusion[cat,dog]<=0.05' "
+            "(roc_auc turns on --auc; top_k_accuracy needs --top-k-accuracy K).",
         ),
         click.option(
             "--max-class-loss",
@@ -96,6 +101,19 @@ threshold_options = stack(
             metavar="[CLASS=]X",
             help="Fail if a class's recall is below X; a bare X applies to every class. "
             "Repeatable.",
+        ),
+        click.option(
+            "--min-class-f1",
+            multiple=True,
+            metavar="[CLASS=]X",
+            help="Fail if a class's F1 is below X; a bare X applies to every class. Repeatable.",
+        ),
+        click.option(
+            "--max-confusion",
+            multiple=True,
+            metavar="A,B=X",
+            help="Fail if more than a share X of the rows labelled A are predicted as B "
+            "(confusion[A,B]). Repeatable.",
         ),
     ],
     section="Thresholds",
@@ -185,7 +203,7 @@ def _check(ctx: click.Context, **kwargs: Any) -> None:
         protected = _protected(kwargs)
         options = input_options_from(kwargs)
         file = options.display
-        score = ScoreOptions(**{key: kwargs.pop(key) for key in LOSS_KEYS})
+        score = ScoreOptions(**{key: kwargs.pop(key) for key in (*LOSS_KEYS, *METRIC_KEYS)})
         fmt, output = kwargs.pop("fmt"), kwargs.pop("output")
         check = CheckOptions(**kwargs)
         for flag, path in (("--junit", junit), ("-o", output)):
@@ -207,6 +225,7 @@ def _check(ctx: click.Context, **kwargs: Any) -> None:
 EXAMPLES = """
 ce check preds.parquet --max-loss 0.8 --min-accuracy 0.7
 ce check preds.parquet --require 'ece<=0.05' --min-class-recall horse=0.3
+ce check preds.parquet --min-macro-f1 0.8 --max-confusion cat,dog=0.05 --require 'roc_auc>=0.9'
 ce check new.parquet --baseline old.parquet --fail-on significant
 ce check preds.parquet --junit ce-check.xml     # thresholds from pyproject.toml [tool.ce.check]
 """

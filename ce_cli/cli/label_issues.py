@@ -24,6 +24,8 @@ from ce_cli.core.vocab import FILTER_BY, RANK_BY
 ce label-issues preds.parquet
 ce label-issues preds.parquet --filter-by confident_learning --rank-by normalized_margin
 ce label-issues preds.parquet -o flagged.parquet     # every flagged row, streamed
+ce label-issues tags.parquet                         # multi-label: one-vs-rest per label
+ce label-issues preds.parquet --group-by source      # a report per source, as if run alone
 """,
 )
 @input_options
@@ -55,8 +57,9 @@ ce label-issues preds.parquet -o flagged.parquet     # every flagged row, stream
 def label_issues_command(options: Any, fmt: str | None, output: str | None, **kwargs: Any) -> None:
     """Rows whose given label is likely wrong, as cleanlab's confident learning finds them.
 
-    The predictions must be out-of-sample (cross-validated or held out). -o rows.csv or
-    rows.parquet writes every flagged row; the report still goes to stdout.
+    The predictions must be out-of-sample (cross-validated or held out). Binary, multiclass
+    and multi-label (one-vs-rest per label, as cleanlab's multi_label=True) labels. -o rows.csv
+    or rows.parquet writes every flagged row; the report still goes to stdout.
     """
     from ce_cli.render.issue_rows import IssueRowWriter, is_rows_target
     from ce_cli.report.label_issues import LabelIssuesOptions, compute_label_issues

@@ -59,6 +59,7 @@ SECTION_ORDER = (
     "Thresholds",
     "Baseline",
     "Loss",
+    "Metrics",
     "Calibration bins",
     "Output",
     "Input",
@@ -169,6 +170,45 @@ def plot_option(what: str) -> Decorator:
     return click.option("--plot", type=PATH, metavar="FILE.png|FILE.svg", help=f"Draw {what}.")
 
 
+metric_options = stack(
+    [
+        click.option(
+            "--threshold",
+            type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+            metavar="T",
+            help="Binary and multi-label: positive when p >= T (logits: z >= logit(T)), in "
+            "(0, 1) [default: 0.5; two softmax columns: the argmax].",
+        ),
+        click.option(
+            "--top-k-accuracy",
+            type=click.IntRange(min=1),
+            metavar="K",
+            help="Also report top-K accuracy (scikit-learn's top_k_accuracy_score).",
+        ),
+        click.option(
+            "--confusion",
+            is_flag=True,
+            help="List every confused pair; print the whole confusion matrix when there are "
+            "at most 30 classes.",
+        ),
+        click.option(
+            "--auc",
+            is_flag=True,
+            help="Exact ROC-AUC (one-vs-rest, macro and per class) and average precision, as "
+            "scikit-learn's; keeps every score: 8·N·K bytes for N rows and K columns.",
+        ),
+        click.option(
+            "--auc-bins",
+            type=click.IntRange(2, MAX_BINS),
+            metavar="B",
+            help="ROC-AUC and average precision from B-bin score histograms instead (16·K·B "
+            "bytes, any N); the report states their worst-case error.",
+        ),
+    ],
+    section="Metrics",
+)
+"""The classification metrics' options of ``ce score`` and ``ce check`` (in ``loss_options``)."""
+
 loss_options = stack(
     [
         click.option(
@@ -221,6 +261,7 @@ loss_options = stack(
             show_default=True,
             help="NaN/inf predictions: stop, or skip and count them.",
         ),
+        metric_options,
     ],
     section="Loss",
 )

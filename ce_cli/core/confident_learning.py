@@ -16,6 +16,11 @@ Pure numpy, over blocks of rows, so the streamed passes of ``ce label-issues`` c
   ``(p_y - max_{k≠y} p_k + 1) / 2``; confidence-weighted entropy
   ``log(1 + H(p)/s) / max(H(p)/s, 1e-6)`` with ``H`` the entropy / log K and
   ``s = max(p_y, 1e-6)``.
+
+Multi-label data is one-vs-rest, as cleanlab's ``multi_label=True``: label j of every row is a
+binary problem with probabilities ``[1 − p_j, p_j]`` and given class ``y_j``; each problem has its
+own two thresholds, 2×2 confident joint, quotas and flags, and a row is flagged when any of its
+labels is. Its quality score aggregates the per-label scores (``multilabel_quality_scores``).
 """
 
 from __future__ import annotations
@@ -110,6 +115,14 @@ def row_facts(probs: F64, given: I64, t: F64) -> RowFacts:
         probs[rows, suggested],
         bumped.argmax(axis=1) == given,
     )
+
+
+def issue_masks(facts: RowFacts, given: I64) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """(off the joint's diagonal, argmax ≠ given), both unless the given label is the argmax
+    within 1e-6: the rows ``confident_learning`` and ``predicted_neq_given`` flag."""
+    keep = ~facts.given_is_top
+    off = (facts.true_guess >= 0) & (facts.true_guess != given) & keep
+    return off, (facts.suggested != given) & keep
 
 
 def joint_counts(given: I64, true_guess: I64, k: int) -> I64:
@@ -228,3 +241,90 @@ def quality_scores(probs: F64, given: I64, method: str) -> F64:
     if method == "confidence_weighted_entropy":
         return confidence_weighted_entropy(probs, given)
     raise ValueError(f"unknown label-quality method {method!r}; known: {', '.join(RANK_BY)}")
+
+
+# ---------------------------------------------------------------------- multi-label
+EMA_ALPHA = 0.8  # cleanlab.multilabel_classification.rank: the default aggregator's alpha
+
+
+def binary_columns(p: F64) -> F64:
+    """``[1 − p, p]``: label j's one-vs-rest problem (cleanlab's ``stack_complement``)."""
+    return np.column_stack([1 - p, p])
+
+
+def exponential_moving_average(scores: F64, alpha: float = EMA_ALPHA) -> F64:
+    """Per row, the scores sorted from largest to smallest ``s_1 ≥ … ≥ s_L``, then
+    ``EMA_1 = s_1``, ``EMA_t = α·s_t + (1 − α)·EMA_{t−1}``; the row's score is ``EMA_L``."""
+    ordered = np.fliplr(np.sort(scores, axis=1)).T
+    ema = ordered[0]
+    for s in ordered[1:]:
+        ema = alpha * s + (1 - alpha) * ema
+    return np.asarray(ema, dtype=np.float64)
+
+
+def label_threshold_sums(probs: F64, given: I64) -> tuple[F64, I64]:
+    """``threshold_sums`` of every label's binary problem at once: (L, 2) sums and counts —
+    side 0: Σ (1 − p_j) over the rows without label j, side 1: Σ p_j over the rows with it."""
+    pos = given == 1
+    sums = np.stack(
+        [np.where(pos, 0.0, 1 - probs).sum(axis=0), np.where(pos, probs, 0.0).sum(axis=0)], axis=1
+    )
+    counts = np.stack([(~pos).sum(axis=0), pos.sum(axis=0)], axis=1).astype(np.int64)
+    return sums, counts
+
+
+class LabelFacts(NamedTuple):
+    """``RowFacts`` of every label's binary problem ``[1 − p_j, p_j]``, as (n, L) arrays."""
+
+    true_guess: NDArray[np.int8]  # the confident side (0 or 1), -1 when neither reaches its t
+    suggested: NDArray[np.bool_]  # argmax of [1 − p, p]: p > 1 − p (ties: 0)
+    given_is_top: NDArray[np.bool_]  # the given side is the argmax with 1e-6 added to it
+
+
+def label_row_facts(probs: F64, given: I64, t: F64) -> LabelFacts:
+    """``row_facts`` of every label at once (``t``: (L, 2)); the same comparisons, in the
+    same floating-point operations, as ``row_facts`` on ``[1 − p_j, p_j]``."""
+    p0 = 1 - probs
+    c0 = p0 >= t[:, 0] - FLOATING_POINT_COMPARISON
+    c1 = probs >= t[:, 1] - FLOATING_POINT_COMPARISON
+    suggested = probs > p0
+    guess = np.where(c0 & c1, suggested, np.where(c0, 0, 1)).astype(np.int8)
+    guess[~(c0 | c1)] = -1
+    top = np.where(
+        given == 1,
+        probs + FLOATING_POINT_COMPARISON > p0,
+        p0 + FLOATING_POINT_COMPARISON >= probs,
+    )
+    return LabelFacts(guess, suggested, top)
+
+
+def label_issue_masks(facts: LabelFacts, given: I64) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """``issue_masks`` of every label: (n, L) off-diagonal and argmax ≠ given masks."""
+    keep = ~facts.given_is_top
+    off = (facts.true_guess >= 0) & (facts.true_guess != given) & keep
+    return off, (facts.suggested != (given == 1)) & keep
+
+
+def label_joint_counts(given: I64, true_guess: NDArray[np.int8]) -> I64:
+    """(L, 2, 2): per label the counts of (given, confident side) pairs."""
+    pairs = np.empty((given.shape[1], 2, 2), dtype=np.int64)
+    for y in (0, 1):
+        for g in (0, 1):
+            pairs[:, y, g] = ((given == y) & (true_guess == g)).sum(axis=0)
+    return pairs
+
+
+def per_label(fn: Any, *arrays: NDArray[Any]) -> NDArray[Any]:
+    """``fn`` on every label's slice of ``arrays`` (L, …), stacked: e.g. the (L, 2, 2) calibrated
+    joints of a multi-label file."""
+    return np.stack([fn(*(a[j] for a in arrays)) for j in range(arrays[0].shape[0])])
+
+
+def multilabel_quality_scores(probs: F64, given: I64, method: str) -> F64:
+    """``cleanlab.multilabel_classification.rank.get_label_quality_scores``: label j's binary
+    score on ``[1 − p_j, p_j]`` (``quality_scores``), aggregated over labels by
+    ``exponential_moving_average`` (α = 0.8)."""
+    per_label = np.empty(probs.shape)
+    for j in range(probs.shape[1]):
+        per_label[:, j] = quality_scores(binary_columns(probs[:, j]), given[:, j], method)
+    return exponential_moving_average(per_label)

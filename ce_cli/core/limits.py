@@ -18,3 +18,8 @@ MAX_CLASSES = 1 << 24
 """``--num-classes`` / ``--classes``: a class set is named, counted and tabled class by class;
 16.7 million classes is beyond any report a person reads, and far beyond memory at one float
 per class per row. (Integer labels without a class list have a tighter bound, in io/layout.)"""
+
+AUC_MAX_BYTES = 2 << 30
+"""``--auc`` keeps every score (8·N·K bytes) and ``--auc-bins B`` 16·K·B bytes of histograms:
+past 2 GiB, ``ce`` stops with a one-line error (before reading when the row count is known)
+that points to ``--auc-bins``."""

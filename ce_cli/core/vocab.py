@@ -175,6 +175,14 @@ class RankBy(Vocab):
     CONFIDENCE_WEIGHTED_ENTROPY = "confidence_weighted_entropy"
 
 
+class AucMethod(Vocab):
+    """How ROC-AUC and average precision are computed: every score kept (``--auc``), or
+    histograms of B bins (``--auc-bins B``)."""
+
+    EXACT = "exact"
+    BINNED = "binned"
+
+
 INPUT_FORMATS = InputFormat.values()
 OUTPUT_FORMATS = OutputFormat.values()
 TASKS = Task.values()

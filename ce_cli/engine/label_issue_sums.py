@@ -9,24 +9,37 @@ best entries in a fixed order, so threads and chunking do not change the result.
   ``Q[y][j]`` rows with the largest prune score (ties: the smaller row) — at most Σ Q entries;
 - ``FlaggedRows`` (last pass): the flagged rows' counts per class, the ``--top`` rows with the
   lowest quality score (a bounded ``TopK``), and every flagged row handed to a sink (``-o``).
+
+Multi-label files are one binary problem per label (``core.confident_learning``): the same sums
+with a leading label axis (``ThresholdSums((L, 2))``, ``LabelJointSums``: (L, 2, 2) pairs from
+(n, L) blocks), one ``CellTop`` per label (``LabelCellTops``), and ``LabelIssuePass``, which
+flags a row when any of its labels is flagged.
+
+``Scopes`` holds one pass's accumulator of all rows and (``--group-by``) one per group, each
+made with its own group's parameters (thresholds, quotas); ``OVERALL`` keys the first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ce_cli.core import confident_learning as cl
+from ce_cli.core.errors import CEError
 from ce_cli.core.topk import TopK
+from ce_cli.engine.accumulate import MAX_GROUPS
 from ce_cli.io.ids import IdColumn
 
 
 class ThresholdSums:
-    def __init__(self, k: int) -> None:
-        self.sums = np.zeros(k)
-        self.counts = np.zeros(k, dtype=np.int64)
+    """Per class (``k``), or per label and side (``(L, 2)``): Σ p_y over the rows labelled y,
+    and the row count."""
+
+    def __init__(self, shape: int | tuple[int, int]) -> None:
+        self.sums = np.zeros(shape)
+        self.counts = np.zeros(shape, dtype=np.int64)
         self.n_rows = self.n_ignored = self.n_masked = 0
 
     def seen(self, n: int, n_ignored: int, n_masked: int) -> None:
@@ -36,12 +49,13 @@ class ThresholdSums:
         self.n_masked += n_masked
 
     def update(self, probs: np.ndarray, given: np.ndarray) -> None:
-        sums, counts = cl.threshold_sums(probs, given)
+        multilabel = given.ndim == 2
+        sums, counts = (cl.label_threshold_sums if multilabel else cl.threshold_sums)(probs, given)
         self.sums += sums
         self.counts += counts
 
     def merge(self, other: ThresholdSums) -> ThresholdSums:
-        merged = ThresholdSums(self.sums.size)
+        merged = ThresholdSums(self.sums.shape)
         merged.sums, merged.counts = self.sums + other.sums, self.counts + other.counts
         merged.n_rows = self.n_rows + other.n_rows
         merged.n_ignored = self.n_ignored + other.n_ignored
@@ -63,15 +77,48 @@ class JointSums:
     def update(self, probs: np.ndarray, given: np.ndarray) -> None:
         self.add(cl.row_facts(probs, given, self.t), given)
 
-    def add(self, facts: cl.RowFacts, given: np.ndarray) -> None:
+    def add(self, facts: cl.RowFacts, given: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Count one block's facts; its (off-diagonal, argmax ≠ given) masks."""
         self.pairs += cl.joint_counts(given, facts.true_guess, self.t.size)
-        off = (facts.true_guess >= 0) & (facts.true_guess != given)
-        self.n_off_diagonal += int((off & ~facts.given_is_top).sum())
-        self.n_neq += int(((facts.suggested != given) & ~facts.given_is_top).sum())
+        off, neq = cl.issue_masks(facts, given)
+        self.n_off_diagonal += int(off.sum())
+        self.n_neq += int(neq.sum())
         self.n_rows += given.size
+        return off, neq
 
     def merge(self, other: JointSums) -> JointSums:
         merged = JointSums(self.t)
+        merged.pairs = self.pairs + other.pairs
+        merged.n_off_diagonal = self.n_off_diagonal + other.n_off_diagonal
+        merged.n_neq = self.n_neq + other.n_neq
+        merged.n_rows = self.n_rows + other.n_rows
+        return merged
+
+
+class LabelJointSums:
+    """Multi-label: the pair counts of every label's binary problem (``t``: (L, 2)); a row
+    counts in ``n_off_diagonal`` / ``n_neq`` once, when any of its labels does."""
+
+    def __init__(self, t: np.ndarray) -> None:
+        self.t = t
+        self.pairs = np.zeros((t.shape[0], 2, 2), dtype=np.int64)  # [label][given][true]
+        self.n_off_diagonal = self.n_neq = self.n_rows = 0
+
+    def update(self, probs: np.ndarray, given: np.ndarray) -> None:
+        self.add_all(probs, given)
+
+    def add_all(self, probs: np.ndarray, given: np.ndarray) -> cl.LabelFacts:
+        """Count one block (probs and given labels (n, L)); its facts."""
+        facts = cl.label_row_facts(probs, given, self.t)
+        self.pairs += cl.label_joint_counts(given, facts.true_guess)
+        off, neq = cl.label_issue_masks(facts, given)
+        self.n_off_diagonal += int(off.any(axis=1).sum())
+        self.n_neq += int(neq.any(axis=1).sum())
+        self.n_rows += given.shape[0]
+        return facts
+
+    def merge(self, other: LabelJointSums) -> LabelJointSums:
+        merged = LabelJointSums(self.t)
         merged.pairs = self.pairs + other.pairs
         merged.n_off_diagonal = self.n_off_diagonal + other.n_off_diagonal
         merged.n_neq = self.n_neq + other.n_neq
@@ -154,36 +201,57 @@ class CellTop:
         return np.unique(self.rows[~diagonal]), np.unique(self.rows[diagonal])
 
 
+class LabelCellTops:
+    """Multi-label: one ``CellTop`` per label's binary problem (``quota``: (L, 2, 2))."""
+
+    def __init__(self, quota: np.ndarray) -> None:
+        self.labels = [CellTop(q) for q in quota]
+
+    def update(self, probs: np.ndarray, given: np.ndarray, rows: np.ndarray) -> None:
+        for j, cells in enumerate(self.labels):
+            cells.update(cl.binary_columns(probs[:, j]), given[:, j], rows)
+
+    def merge(self, other: LabelCellTops) -> LabelCellTops:
+        merged = LabelCellTops(np.zeros((0, 2, 2), dtype=np.int64))
+        merged.labels = [a.merge(b) for a, b in zip(self.labels, other.labels, strict=True)]
+        return merged
+
+    def chosen(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Every label's (rows taken by noise rate, rows taken by class)."""
+        return [cells.chosen() for cells in self.labels]
+
+
 Sink = Callable[[dict[str, np.ndarray], IdColumn | None, np.ndarray], None]
 
 
 class FlaggedRows:
     """The flagged rows: counts per given and per suggested class, the ``top`` with the lowest
-    quality score, and (``sink``) every one of them, in input order (one thread)."""
+    quality score, and (``sink``) every one of them, in input order (one thread).
+
+    Multi-label (``given`` (n, L)): per label j the flagged rows whose label j is given
+    (``by_given``), predicted (``by_suggested``) and itself flagged (``by_label``)."""
 
     def __init__(self, k: int, top: int, sink: Sink | None = None) -> None:
         self.k = k
+        self.n_flagged = 0
         self.by_given = np.zeros(k, dtype=np.int64)
         self.by_suggested = np.zeros(k, dtype=np.int64)
+        self.by_label = np.zeros(k, dtype=np.int64)
         self.top = TopK(top)
         self.top_ids: dict[int, Any] = {}
         self.sink = sink
 
-    @property
-    def n_flagged(self) -> int:
-        return int(self.by_given.sum())
-
     def update(self, rows: dict[str, np.ndarray], ids: IdColumn | None) -> None:
         """``rows``: the flagged rows' ``row``, ``position`` (in the batch), ``given``,
-        ``suggested``, ``p_suggested``, ``quality``."""
-        self.by_given += np.bincount(rows["given"], minlength=self.k)
-        self.by_suggested += np.bincount(rows["suggested"], minlength=self.k)
+        ``suggested``, ``quality``, and ``p_suggested`` (single-label) or ``issue`` (multi-label:
+        (n, L) booleans, as ``given`` and ``suggested``)."""
+        self._count(rows)
         if self.sink is not None:
             self.sink(rows, ids, rows["position"])
         pick = self.top.candidates(-rows["quality"])
         if pick.size == 0:
             return
-        names = ("given", "suggested", "p_suggested", "quality")
+        names = [n for n in ("given", "suggested", "p_suggested", "issue") if n in rows]
         self.top.update(
             -rows["quality"][pick], rows["row"][pick], **{n: rows[n][pick] for n in names}
         )
@@ -193,10 +261,23 @@ class FlaggedRows:
             kept = set(self.top.rows.tolist())
             self.top_ids = {r: v for r, v in self.top_ids.items() if r in kept}
 
+    def _count(self, rows: dict[str, np.ndarray]) -> None:
+        self.n_flagged += rows["row"].size
+        if rows["given"].ndim == 2:
+            issue = rows["issue"]
+            self.by_given += (issue & rows["given"]).sum(axis=0)
+            self.by_suggested += (issue & rows["suggested"]).sum(axis=0)
+            self.by_label += issue.sum(axis=0)
+            return
+        self.by_given += np.bincount(rows["given"], minlength=self.k)
+        self.by_suggested += np.bincount(rows["suggested"], minlength=self.k)
+
     def merge(self, other: FlaggedRows) -> FlaggedRows:
         merged = FlaggedRows(self.k, self.top.k, self.sink)
+        merged.n_flagged = self.n_flagged + other.n_flagged
         merged.by_given = self.by_given + other.by_given
         merged.by_suggested = self.by_suggested + other.by_suggested
+        merged.by_label = self.by_label + other.by_label
         merged.top = self.top.merge(other.top)
         kept = set(merged.top.rows.tolist())
         both = {**self.top_ids, **other.top_ids}
@@ -245,3 +326,114 @@ class IssuePass:
         merged.joint = self.joint.merge(other.joint)
         merged.flagged = self.flagged.merge(other.flagged)
         return merged
+
+
+LabelFlag = Callable[[cl.LabelFacts, np.ndarray, np.ndarray], np.ndarray]
+
+
+class LabelIssuePass:
+    """Multi-label: the pass that lists the flagged rows; ``flag(facts, given, rows)`` says
+    which labels of which rows are flagged ((n, L)), and a row is flagged when any of its labels
+    is (cleanlab: ``per-label mask.sum(1) >= 1``). Its quality is cleanlab's multi-label score
+    (per-label scores, EMA-aggregated)."""
+
+    def __init__(
+        self, t: np.ndarray, flag: LabelFlag, rank_by: str, top: int, sink: Sink | None
+    ) -> None:
+        self.joint = LabelJointSums(t)
+        self.flagged = FlaggedRows(t.shape[0], top, sink)
+        self.flag = flag
+        self.rank_by = rank_by
+
+    def update(
+        self,
+        probs: np.ndarray,
+        given: np.ndarray,
+        rows: np.ndarray,
+        positions: np.ndarray,
+        ids: IdColumn | None,
+    ) -> None:
+        facts = self.joint.add_all(probs, given)
+        issue = self.flag(facts, given, rows)
+        pick = np.flatnonzero(issue.any(axis=1))
+        if pick.size == 0:
+            return
+        found = {
+            "row": rows[pick],
+            "position": positions[pick],
+            "given": given[pick] == 1,
+            "suggested": facts.suggested[pick],
+            "issue": issue[pick],
+            "quality": cl.multilabel_quality_scores(probs[pick], given[pick], self.rank_by),
+        }
+        self.flagged.update(found, ids)
+
+    def merge(self, other: LabelIssuePass) -> LabelIssuePass:
+        merged = LabelIssuePass(self.joint.t, self.flag, self.rank_by, self.flagged.top.k, None)
+        merged.joint = self.joint.merge(other.joint)
+        merged.flagged = self.flagged.merge(other.flagged)
+        return merged
+
+
+# ---------------------------------------------------------------------- --group-by
+class _Overall:
+    """The key of every row's scope; one value, also across pickling (Dask workers)."""
+
+    def __repr__(self) -> str:
+        return "OVERALL"
+
+    def __reduce__(self) -> str:
+        return "OVERALL"  # unpickled as this module's OVERALL
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Overall)
+
+    def __hash__(self) -> int:
+        return hash(_Overall)
+
+
+OVERALL: Any = _Overall()  # the scope of every row (a group key may be None: a null value)
+
+
+class Tee(NamedTuple):
+    """What a batch's piece updates: the overall accumulator and its group's (None: a group
+    left out, e.g. one whose every row was left out in pass 1)."""
+
+    overall: Any
+    part: Any | None
+
+
+class Scopes:
+    """One pass's accumulators: the overall one (``make(OVERALL)``) and, with ``--group-by``,
+    one per value of ``column`` (``make(key)``, made when the key is first seen; ``make`` may
+    return None to leave a group out). Merged key by key."""
+
+    def __init__(self, make: Callable[[Any], Any], column: str | None = None) -> None:
+        self.make = make
+        self.column = column
+        self.overall = make(OVERALL)
+        self.parts: dict[Any, Any] = {}
+
+    def part(self, key: Any) -> Tee:
+        if key not in self.parts:
+            self._check_room(1)
+            self.parts[key] = self.make(key)
+        return Tee(self.overall, self.parts[key])
+
+    def merge(self, other: Scopes) -> Scopes:
+        merged = Scopes.__new__(Scopes)
+        merged.make, merged.column = self.make, self.column
+        merged.overall = self.overall.merge(other.overall)
+        merged.parts = dict(self.parts)
+        merged._check_room(len(other.parts.keys() - self.parts.keys()))
+        for key, acc in other.parts.items():
+            mine = merged.parts.get(key)
+            merged.parts[key] = acc if mine is None else mine if acc is None else mine.merge(acc)
+        return merged
+
+    def _check_room(self, new: int) -> None:
+        if len(self.parts) + new > MAX_GROUPS:
+            raise CEError(
+                f"--group-by {self.column}: more than {MAX_GROUPS} distinct values; group by a "
+                "column with a few values (a country, a model version), or pick some with --where"
+            )

@@ -167,6 +167,9 @@ def junit_xml(report: CheckReport, time: float = 0.0) -> str:
         if not c.passed:
             failure = ET.SubElement(case, "failure", message=xml_text(c.message), type=c.kind)
             failure.text = _failure_details(c)
+    if report.notes:  # how it was checked: e.g. --auc turned on, metrics compared by value
+        text = "\n".join(f"note: {xml_text(n)}" for n in report.notes)
+        ET.SubElement(suite, "system-out").text = text
     if report.warnings:
         text = "\n".join(f"warning: {xml_text(w)}" for w in report.warnings)
         ET.SubElement(suite, "system-err").text = text

@@ -3,6 +3,10 @@
 Columns: ``row`` (0-based input row, as cleanlab's indices), ``id`` (when the input has one),
 ``given``, ``suggested`` (class names), ``p_suggested``, ``quality`` (the ``--rank-by`` score).
 CSV text goes through ``escape.one_line`` (``rows.escape_text``); Parquet keeps values exact.
+
+Multi-label rows have ``given``, ``suggested`` and ``issue_labels`` (the labels flagged) as
+lists of label names (Parquet ``list<string>``; CSV: the names joined by ``,``) and no
+``p_suggested``.
 """
 
 from __future__ import annotations
@@ -32,11 +36,31 @@ def issue_batch(
     columns: dict[str, Any] = {"row": pa.array(rows["row"], pa.int64())}
     if ids is not None:
         columns["id"] = ids.arrow(rows["position"])
-    columns["given"] = pa.array(names[rows["given"]].tolist(), pa.string())
-    columns["suggested"] = pa.array(names[rows["suggested"]].tolist(), pa.string())
-    columns["p_suggested"] = pa.array(rows["p_suggested"], pa.float64())
+    if rows["given"].ndim == 2:  # multi-label: 0/1 rows → lists of names
+        for key, name in (
+            ("given", "given"),
+            ("suggested", "suggested"),
+            ("issue", "issue_labels"),
+        ):
+            lists = [names[hot].tolist() for hot in rows[key]]
+            columns[name] = pa.array(lists, pa.list_(pa.string()))
+    else:
+        columns["given"] = pa.array(names[rows["given"]].tolist(), pa.string())
+        columns["suggested"] = pa.array(names[rows["suggested"]].tolist(), pa.string())
+        columns["p_suggested"] = pa.array(rows["p_suggested"], pa.float64())
     columns["quality"] = pa.array(rows["quality"], pa.float64())
     return pa.RecordBatch.from_pydict(columns)
+
+
+def _joined(rb: pa.RecordBatch) -> pa.RecordBatch:
+    """List columns as text, the names joined by ``,`` (CSV has no lists)."""
+    arrays = [
+        pa.array([",".join(v) for v in a.to_pylist()], pa.string())
+        if pa.types.is_list(a.type)
+        else a
+        for a in rb.columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=rb.schema.names)
 
 
 class IssueRowWriter(RowWriter):
@@ -51,7 +75,7 @@ class IssueRowWriter(RowWriter):
     def write(self, rows: dict[str, np.ndarray], ids: IdColumn | None, positions: Any) -> None:
         rb = issue_batch(rows, ids, self.classes)
         if self.kind == "csv":
-            rb = escape_text(rb)
+            rb = escape_text(_joined(rb))
         if self.writer is None:
             self.writer = self._open(rb.schema)
         self.writer.write_batch(rb)

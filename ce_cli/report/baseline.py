@@ -9,7 +9,12 @@ paired with the current model's row by row, and the bootstrap intervals of the d
   (``check_same_rows``).
 - ``bootstrap_intervals``: a paired Poisson bootstrap over the groups gives the 95 % interval of
   candidate − baseline for ``loss``, ``accuracy``, ``class_loss[C]`` and ``class_recall[C]`` —
-  exactly the reported quantities, with sample and class weights (Σ s·l / Σ s·w_y).
+  exactly the reported quantities, with sample and class weights (Σ s·l / Σ s·w_y) — and the
+  F1 family (macro/weighted/micro F1, macro precision/recall, ``class_f1[C]``,
+  ``class_precision[C]``; single-label also balanced accuracy, Cohen's kappa, MCC) from per-class
+  tp, predicted and support sums — per label for multi-label data, with the score's
+  ``--threshold`` decisions — and ``confusion[A,B]``. Single-label ``micro_f1`` is the accuracy.
+  ROC-AUC and average precision are rankings: compared by value only.
 """
 
 from __future__ import annotations
@@ -19,10 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ce_cli.core.bootstrap import GroupSums, Interval, Parts, paired_intervals
+from ce_cli.core.bootstrap import (
+    CLASS_TABLE,
+    GroupSums,
+    Interval,
+    Parts,
+    Statistic,
+    classification_statistic,
+    paired_intervals,
+)
 from ce_cli.core.errors import CEError
 from ce_cli.core.progress import Progress
-from ce_cli.report.check_rules import BaselineReport, baseline_from_report
+from ce_cli.report.check_rules import BaselineReport, baseline_from_report, resolve_pair
 from ce_cli.report.score import ScoreReport
 from ce_cli.report.view import SCHEMA_VERSION
 
@@ -245,11 +258,17 @@ def bootstrap_intervals(
 
 def _ratio_parts(
     key: str, classes: list[str], reports: tuple[ScoreReport, ScoreReport], pair: PairedSums
-) -> tuple[Parts, Parts] | None:
-    """(current, baseline) per-group (numerator, denominator) of one metric, or None when it
-    is not a ratio of the row sums kept."""
+) -> tuple[Parts | Statistic, Parts | Statistic] | None:
+    """(current, baseline) per-group (numerator, denominator) of one metric, or its
+    ``Statistic`` of per-class sums; None when the row sums kept do not make it."""
     cur, base = pair.current, pair.baseline
     family, _, rest = key.partition("[")
+    kind = reports[0].target_kind
+    if kind in ("index", "multi-hot"):
+        inside = rest[:-1] if rest else None
+        stats = _classification_parts(family, inside, classes, pair, kind == "multi-hot")
+        if stats is not None:
+            return stats
     if family == "loss":
         weights = (_class_weight(reports[0]), _class_weight(reports[1]))
         if weights != (None, None) and cur.class_mass is None:
@@ -260,6 +279,33 @@ def _ratio_parts(
     if family in ("class_loss", "class_recall") and cur.class_mass is not None:
         index = classes.index(rest[:-1])
         return cur.parts(family, index), base.parts(family, index)
+    return None
+
+
+def _classification_parts(
+    family: str, inside: str | None, classes: list[str], pair: PairedSums, multilabel: bool
+) -> tuple[Statistic | Parts, Statistic | Parts] | None:
+    """micro_f1 (single-label: the accuracy), the F1 family (multi-label: of per-label sums)
+    and confusion[A,B], when their sums were kept (ValueError when a class or pair was not)."""
+    cur, base = pair.current, pair.baseline
+    if family == "micro_f1" and not multilabel:
+        return cur.parts("accuracy"), base.parts("accuracy")
+    if family in CLASS_TABLE and cur.class_predicted is not None:
+        index = None if inside is None else classes.index(inside)
+        return (
+            classification_statistic(cur, family, index),
+            classification_statistic(base, family, index),
+        )
+    if family == "confusion" and cur.pair_count is not None and inside is not None:
+        try:
+            a, b = resolve_pair(inside, classes, family)
+        except CEError:
+            return None
+        index = cur.pairs.index((classes.index(a), classes.index(b)))
+        return (
+            classification_statistic(cur, "confusion", index),
+            classification_statistic(base, "confusion", index),
+        )
     return None
 
 

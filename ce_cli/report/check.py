@@ -18,6 +18,7 @@ baseline cannot make is an error. Rules and tolerances: ``ce_cli.report.check_ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,9 +59,13 @@ from ce_cli.report.check_rules import (
     expand_classes,
     make_plan,
     margin_for,
+    metric_bounds,
     not_applicable,
+    pair_indices,
+    pair_margins,
     regression_keys,
     requested_keys,
+    resolved_pairs,
     score_metrics,
 )
 from ce_cli.report.score import ScoreOptions, ScoreReport, compute_score
@@ -142,15 +147,19 @@ class CheckReport:
         return any(c.ci is not None for c in self.checks)
 
     def rows(self) -> tuple[list[str], list[list[Any]]]:
-        """The checks table: check, value, threshold, baseline, delta, [95% CI], result."""
-        columns = ["check", "value", "threshold", "baseline", "delta"]
+        """The checks table: check, value, [± bound of binned values], threshold, baseline,
+        delta, [95% CI], result."""
+        with_bound = any(c.bound is not None for c in self.checks)
+        columns = ["check", "value", *(["± bound"] if with_bound else [])]
+        columns += ["threshold", "baseline", "delta"]
         with_ci = self.has_intervals
         if with_ci:
             columns.append(f"{LEVEL:.0%} CI")
         columns.append("result")
         rows = []
         for c in self.checks:
-            row: list[Any] = [c.name, c.value, c.threshold, c.baseline, c.delta]
+            row: list[Any] = [c.name, c.value, *([c.bound] if with_bound else [])]
+            row += [c.threshold, c.baseline, c.delta]
             if with_ci:
                 row.append(f"[{c.ci['low']:.3g}, {c.ci['high']:.3g}]" if c.ci else None)
             row.append("pass" if c.passed else "FAIL")
@@ -230,9 +239,17 @@ class PairedRows:
     the file has no id column) or ``row``.
     """
 
-    def __init__(self, keys: str = "both", per_class: bool = False) -> None:
+    def __init__(
+        self,
+        keys: str = "both",
+        per_class: bool = False,
+        predicted: bool = False,
+        pair_specs: tuple[str, ...] = (),
+    ) -> None:
         self.keys = keys
         self.per_class = per_class
+        self.predicted = predicted  # the predicted mass per class (F1-type intervals)
+        self.pair_specs = pair_specs  # confusion[A,B]'s 'A,B' as written: one array per pair
         self.by_id: GroupSums | None = None
         self.by_row: GroupSums | None = None
         self.id_type: str | None = None
@@ -250,25 +267,45 @@ class PairedRows:
         else:
             correct, label = np.zeros(terms.loss.size), None
         loss = np.asarray(terms.loss, dtype=np.float64)
+        rows: dict[str, Any] = {"weight": weight, "label": label}
+        if self.single_label:
+            rows["predicted"] = terms.predicted
+        else:  # the labels, for the checksum; per-label decisions for the F1 family
+            rows["truth"] = terms.truth
+            if self.predicted:
+                rows["decision"] = terms.decision
         if self.by_id is not None:
-            hashes = id_hashes(batch.ids, positions)
-            self.by_id.update(hashes, loss, correct, weight=weight, label=label)
+            self.by_id.update(id_hashes(batch.ids, positions), loss, correct, **rows)
         if self.by_row is not None:
             hashes = key_hashes(np.asarray(terms.rows, dtype=np.int64))
-            self.by_row.update(hashes, loss, correct, weight=weight, label=label)
+            self.by_row.update(hashes, loss, correct, **rows)
 
     def _start(self, batch: Batch, classes: tuple[str, ...], task: str) -> None:
         self._started = True
         self.single_label = task != "multilabel"
-        n_classes = len(classes) if self.per_class and self.single_label else 0
-        groups = groups_for(n_classes)
+        if self.single_label:
+            n_classes = len(classes) if self.per_class else 0
+            self.predicted = self.predicted and n_classes > 0
+            pairs = list(pair_indices(self.pair_specs, classes)) if n_classes else []
+            arrays = 4 if self.predicted else 3
+        else:  # per label: tp, predicted positives and positives, for the F1 family only
+            n_classes = len(classes) if self.predicted else 0
+            pairs, arrays = [], 3
+        sums = functools.partial(
+            GroupSums.empty,
+            groups_for(n_classes, arrays),
+            n_classes,
+            predicted=self.predicted,
+            pairs=pairs,
+            multilabel=not self.single_label,
+        )
         has_ids = batch.ids is not None
         if batch.ids is not None:
             self.id_type = batch.ids.type_name
         if self.keys in ("both", "id") and has_ids:
-            self.by_id = GroupSums.empty(groups, n_classes)
+            self.by_id = sums()
         if self.keys in ("both", "row") or (self.keys == "id" and not has_ids):
-            self.by_row = GroupSums.empty(groups, n_classes)
+            self.by_row = sums()
 
 
 def id_hashes(ids: IdColumn | None, positions: np.ndarray) -> np.ndarray:
@@ -297,19 +334,58 @@ def run_check(
     """
     plan = make_plan(check or CheckOptions())
     score = dataclasses.replace(score or ScoreOptions(), reduction="mean", top=0)
+    score, notes = _score_options(plan, score)
     base_report = _read_baseline(plan, options)
     rows = _row_sink(plan, score) if plan.baseline and base_report is None else None
     current = _measure(options, plan, score, rows)
+    plan = dataclasses.replace(plan, margins=pair_margins(plan.margins, current.classes))
     baseline = None
     if base_report is not None:
         baseline = _report_baseline(base_report, current)
     elif rows is not None:
         baseline = _predictions_baseline(options, plan, score, current, rows)
     judge = _Judge(plan, current, baseline)
-    checks = judge.all_rows(current.metrics)
+    checks = judge.all_rows(current.metrics, current.bounds)
     for g in current.groups:
-        checks += judge.group(f"{options.group_by}={g.label}", g.metrics)
-    return _check_report(options, plan, current, baseline, checks, judge.warnings, config)
+        checks += judge.group(f"{options.group_by}={g.label}", g.metrics, g.bounds)
+    notes += _value_only_note(judge.keys) if baseline is not None else []
+    report = _check_report(options, plan, current, baseline, checks, judge.warnings, config)
+    report.notes = notes + report.notes
+    return report
+
+
+def _score_options(plan: CheckPlan, score: ScoreOptions) -> tuple[ScoreOptions, list[str]]:
+    """The score options the checks need: the ``confusion[A,B]`` pairs to count (at any C); a
+    top-k gate needs its K (an error without it); a ranking gate (roc_auc, average_precision,
+    class_roc_auc) turns on exact --auc unless --auc or --auc-bins is given. Returns the
+    options and a note saying what was turned on."""
+    specs = tuple(dict.fromkeys(text for text, _ in plan.pair_specs()))
+    score = dataclasses.replace(score, confusion_pairs=specs)
+    top_k = plan.needing("top_k")
+    if top_k and score.top_k_accuracy is None:
+        raise CEError(
+            f"{top_k[0]} needs its K: pass --top-k-accuracy K (e.g. --top-k-accuracy 5) "
+            "with the check"
+        )
+    ranking = plan.needing("auc")
+    if not ranking or score.auc or score.auc_bins is not None:
+        return score, []
+    note = (
+        f"{', '.join(ranking)}: exact --auc turned on by the check (it keeps every score, "
+        "8·N·K bytes; --auc-bins B bounds the memory)"
+    )
+    return dataclasses.replace(score, auc=True), [note]
+
+
+def _value_only_note(keys: list[str]) -> list[str]:
+    """Which compared metrics have no bootstrap interval by their nature (rankings)."""
+    ranking = [k for k in keys if METRICS[k.split("[", 1)[0]].needs == "auc"]
+    if not ranking:
+        return []
+    return [
+        f"{', '.join(ranking)} compared with the baseline by value only: ROC-AUC and average "
+        "precision are rankings, not sums of rows, so the paired bootstrap gives no interval"
+    ]
 
 
 @dataclass
@@ -319,6 +395,7 @@ class GroupMetrics:
     value: Any  # as JSON holds it
     label: str  # as names show it
     metrics: dict[str, float | None]
+    bounds: dict[str, float] = field(default_factory=dict)  # binned metrics: ± error
 
 
 @dataclass
@@ -328,10 +405,12 @@ class _Current:
     score: ScoreReport
     classes: list[str]
     thresholds: list[Threshold]  # [*] spelled out for these classes
+    pairs: list[tuple[str, str]]  # the (A, B) of every confusion[A,B] named
     metrics: dict[str, float | None]
     groups: list[GroupMetrics]
     calibration: dict[str, Any] | None  # {n_bins, strategy} when computed
     warnings: list[str]
+    bounds: dict[str, float] = field(default_factory=dict)  # binned metrics: ± error
 
 
 @dataclass
@@ -370,7 +449,12 @@ def _row_sink(plan: CheckPlan, score: ScoreOptions) -> PairedRows:
     """Per-row sums for pairing with a predictions baseline (per class when a per-class
     metric is compared, or a class-weighted CE mean needs Σ s·w_y)."""
     weighted_ce = score.alpha is not None and score.loss in ("auto", "ce")
-    return PairedRows("both", per_class=plan.per_class_regression or weighted_ce)
+    return PairedRows(
+        "both",
+        per_class=plan.per_class_regression or weighted_ce,
+        predicted=plan.needs_class_predicted,
+        pair_specs=score.confusion_pairs,
+    )
 
 
 def _measure(
@@ -379,32 +463,44 @@ def _measure(
     """Score the current model's predictions (feeding ``rows``), then calibrate if needed."""
     report = compute_score(options, score, row_sink=rows)
     classes = [c.name for c in report.per_class]
+    data = report.to_dict()
     for metric in sorted(plan.metrics(), key=list(METRICS).index):
-        why = not_applicable(metric, report.target_kind)
+        why = not_applicable(metric, report.target_kind, data)
         if why:
             raise CEError(f"{report.source.get('file', options.path)}: {why}")
-    metrics, cal, cal_warnings = _metrics(report, options, plan, score)
+    thresholds = expand_classes(plan.thresholds, classes)
+    pairs = resolved_pairs(plan, classes)
+    issue_groups: dict[str, dict[str, float | None]] = {}
+    metrics, cal, cal_warnings = _metrics(report, options, plan, score, pairs, issue_groups)
     return _Current(
         score=report,
         classes=classes,
-        thresholds=expand_classes(plan.thresholds, classes),
+        thresholds=thresholds,
+        pairs=pairs,
         metrics=metrics,
-        groups=_group_metrics(report, cal),
+        groups=_group_metrics(report, cal, pairs, issue_groups),
         calibration=(
             {"n_bins": plan.n_bins, "strategy": plan.strategy} if plan.needs_calibration else None
         ),
         warnings=report.warnings + [w for w in cal_warnings if w not in report.warnings],
+        bounds=metric_bounds(data),
     )
 
 
 def _metrics(
-    report: ScoreReport, options: InputOptions, plan: CheckPlan, score: ScoreOptions
+    report: ScoreReport,
+    options: InputOptions,
+    plan: CheckPlan,
+    score: ScoreOptions,
+    pairs: list[tuple[str, str]],
+    issue_groups: dict[str, dict[str, float | None]] | None = None,
 ) -> tuple[dict[str, float | None], dict[str, Any], list[str]]:
-    """A scored file's check metrics, with calibration's when a check needs them:
-    (metrics, the calibration report dict or {}, its warnings)."""
-    metrics = score_metrics(report.to_dict())
+    """A scored file's check metrics (``confusion[A,B]`` of ``pairs``), with calibration's
+    when a check needs them: (metrics, the calibration report dict or {}, its warnings).
+    ``issue_groups`` receives each ``--group-by`` group's label-issue metrics."""
+    metrics = score_metrics(report.to_dict(), pairs)
     if plan.needs_label_issues:
-        metrics.update(label_issue_metrics(options, score))
+        metrics.update(label_issue_metrics(options, score, issue_groups))
     if not plan.needs_calibration:
         return metrics, {}, []
     cal, cal_warnings = _calibrate(options, plan, score)
@@ -412,18 +508,31 @@ def _metrics(
     return metrics, cal, cal_warnings
 
 
-def label_issue_metrics(options: InputOptions, score: ScoreOptions) -> dict[str, float | None]:
+def label_issue_metrics(
+    options: InputOptions,
+    score: ScoreOptions,
+    groups: dict[str, dict[str, float | None]] | None = None,
+) -> dict[str, float | None]:
     """``label_issues`` and ``label_issue_rate``: cleanlab's num_label_issues, by
-    ``ce label-issues`` (its passes: 2 with the threshold-only filter it needs)."""
+    ``ce label-issues`` (its passes: 2 with the threshold-only filter it needs); ``groups``
+    receives those of each ``--group-by`` group with a report, by its label."""
     from ce_cli.report.label_issues import LabelIssuesOptions, compute_label_issues
 
     li = LabelIssuesOptions(filter_by="confident_learning", inputs=score.inputs, top=0)
     found = compute_label_issues(options, li)
+    if groups is not None:
+        for g in found.groups:
+            if g.report is not None:
+                groups[g.label] = {
+                    "label_issues": g.report.num_label_issues,
+                    "label_issue_rate": g.report.label_issue_rate,
+                }
     return {"label_issues": found.num_label_issues, "label_issue_rate": found.label_issue_rate}
 
 
 def _report_baseline(base: BaselineReport, current: _Current) -> _Baseline:
     """A JSON report as the baseline: its numbers (same loss and classes, or an error)."""
+    base.add_pairs(current.pairs)
     warnings = compare_reports(base, current.score, current.classes)
     return _Baseline(report_info(base), groups=base.groups, warnings=warnings)
 
@@ -439,14 +548,19 @@ def _predictions_baseline(
     assert plan.baseline is not None
     path = plan.baseline
     base_options = dataclasses.replace(options, path=path, more_paths=(), input_format=None)
-    base_rows = PairedRows("id" if rows.by_id is not None else "row", per_class=rows.per_class)
+    base_rows = PairedRows(
+        "id" if rows.by_id is not None else "row",
+        per_class=rows.per_class,
+        predicted=rows.predicted,
+        pair_specs=rows.pair_specs,
+    )
     base = compute_score(base_options, score, row_sink=base_rows)
     check_same_scoring(base, current.score, path, options.display)
     warnings = [f"baseline: {w}" for w in base.warnings]
     pair = pair_rows(rows, base_rows, path)
     warnings += pair.warnings
     check_same_rows(pair, options.display, path, (rows.id_type, base_rows.id_type))
-    metrics, _, cal_warnings = _metrics(base, base_options, plan, score)
+    metrics, _, cal_warnings = _metrics(base, base_options, plan, score, current.pairs)
     warnings += [f"baseline: {w}" for w in cal_warnings]
     info = BaselineInfo(
         path, "predictions", metrics, matched_by=pair.matched_by, n_rows=pair.current.n_rows
@@ -490,16 +604,24 @@ def _calibrate(
     return report.to_dict(), list(getattr(report, "warnings", []) or [])
 
 
-def _group_metrics(cand: ScoreReport, cal: dict[str, Any]) -> list[GroupMetrics]:
+def _group_metrics(
+    cand: ScoreReport,
+    cal: dict[str, Any],
+    pairs: list[tuple[str, str]],
+    issues: dict[str, dict[str, float | None]] | None = None,
+) -> list[GroupMetrics]:
     """The check metrics of each group (score, and calibration when computed); none without
     --group-by. A group without a report has no values, so its thresholds fail."""
     cal_groups = {key_text(g["value"]): g for g in cal.get("groups", []) if "error" not in g}
     out = []
     for g in cand.groups:
-        values = {} if g.report is None else score_metrics(g.report.to_dict())
+        data = {} if g.report is None else g.report.to_dict()
+        values = score_metrics(data, pairs) if data else {}
         if g.label in cal_groups:
             values.update(calibration_metrics(cal_groups[g.label]))
-        out.append(GroupMetrics(json_key(g.key), g.label, values))
+        if issues and g.label in issues:
+            values.update(issues[g.label])
+        out.append(GroupMetrics(json_key(g.key), g.label, values, metric_bounds(data)))
     return out
 
 
@@ -516,17 +638,21 @@ class _Judge:
         self.requested = requested_keys(plan, current.classes)
         self.warnings = current.warnings + (baseline.warnings if baseline else [])
 
-    def all_rows(self, values: dict[str, float | None]) -> list[CheckResult]:
+    def all_rows(
+        self, values: dict[str, float | None], bounds: dict[str, float]
+    ) -> list[CheckResult]:
         """The checks of every row; a requested comparison the baseline lacks is an error."""
         if self.baseline is None:
-            return self._thresholds(values, None)
+            return self._thresholds(values, None, bounds)
         base = self.baseline.info.metrics
         for key, origin in self.requested.items():
             if base.get(key) is None:
                 raise CEError(missing_comparison(self.baseline.info, key, origin))
-        return self._thresholds(values, base) + self._regressions(values, base, "")
+        return self._thresholds(values, base, bounds) + self._regressions(values, base, "")
 
-    def group(self, group: str, values: dict[str, float | None]) -> list[CheckResult]:
+    def group(
+        self, group: str, values: dict[str, float | None], bounds: dict[str, float]
+    ) -> list[CheckResult]:
         """The checks of one group's rows (``COL=VALUE``), against the report's group."""
         base = None
         if self.baseline is not None and self.baseline.groups is not None:
@@ -536,16 +662,22 @@ class _Judge:
                     f"the baseline report {self.baseline.info.file} has no group {group}: "
                     "its checks are not compared with the baseline"
                 )
-        checks = self._thresholds(values, base)
+        checks = self._thresholds(values, base, bounds)
         if base is not None:
             checks += self._regressions(values, base, f" in {group}")
         return [c.in_group(group) for c in checks]
 
     def _thresholds(
-        self, values: dict[str, float | None], base: dict[str, float | None] | None
+        self,
+        values: dict[str, float | None],
+        base: dict[str, float | None] | None,
+        bounds: dict[str, float],
     ) -> list[CheckResult]:
         base = base or {}
-        return [evaluate_threshold(t, values.get(t.key), base.get(t.key)) for t in self.thresholds]
+        return [
+            evaluate_threshold(t, values.get(t.key), base.get(t.key), bounds.get(t.key))
+            for t in self.thresholds
+        ]
 
     def _regressions(
         self, values: dict[str, float | None], base: dict[str, float | None], where: str

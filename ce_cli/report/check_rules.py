@@ -16,7 +16,20 @@ metric              better  from         meaning
 ``ece`` ``mce`` …   lower   calibration  ``ece mce rmsce adaptive_ece classwise_ece brier nll``
 ``class_loss[C]``   lower   score        mean loss of the rows of class C
 ``class_recall[C]`` higher  score        recall of class C
+``macro_f1`` …      higher  score        ``macro_f1 weighted_f1 micro_f1 macro_precision
+                                         macro_recall balanced_accuracy cohen_kappa mcc``
+``top_k_accuracy``  higher  score        needs ``--top-k-accuracy K``
+``roc_auc``         higher  score        ROC-AUC macro (and ``average_precision``): ``--auc``
+``class_f1[C]``     higher  score        F1 of class C (``class_precision[C]`` likewise)
+``class_roc_auc[C]`` higher score        ROC-AUC of class C (one vs rest): ``--auc``
+``confusion[A,B]``  lower   score        share of the rows labelled A predicted as B
 ==================  ======  ===========  ==================================================
+
+A gate on ``roc_auc``, ``average_precision`` or ``class_roc_auc`` turns on exact ``--auc``
+when neither ``--auc`` nor ``--auc-bins`` is given (``Metric.needs``); ``top_k_accuracy`` needs
+its K, so without ``--top-k-accuracy K`` it is an error. ``confusion[A,B]`` names one pair of
+the file's classes (class names may hold commas: the split must be the only one that names
+two known classes).
 
 A threshold is ``METRIC OP LIMIT`` with OP one of ``<= < >= >``. A regression check compares
 the candidate with a baseline in the metric's direction: with margin m (absolute, or a
@@ -56,7 +69,22 @@ class Metric:
     better: str  # lower | higher
     source: str  # score | calibration | label_issues
     per_class: bool = False
+    pair: bool = False  # confusion[A,B]: a pair of classes
+    needs: str | None = None  # a score option it needs: auc | top_k
+    classification: bool = False  # from the score report's classification (hard labels only)
 
+
+CLASSIFICATION_KEYS = (
+    "macro_f1",
+    "weighted_f1",
+    "micro_f1",
+    "macro_precision",
+    "macro_recall",
+    "balanced_accuracy",
+    "cohen_kappa",
+    "mcc",
+)
+"""The scalar metrics of a score report's ``classification`` block, by the same names."""
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -76,6 +104,14 @@ METRICS: dict[str, Metric] = {
         Metric("nll", LOWER, "calibration"),
         Metric("class_loss", LOWER, "score", per_class=True),
         Metric("class_recall", HIGHER, "score", per_class=True),
+        *(Metric(name, HIGHER, "score", classification=True) for name in CLASSIFICATION_KEYS),
+        Metric("top_k_accuracy", HIGHER, "score", needs="top_k", classification=True),
+        Metric("roc_auc", HIGHER, "score", needs="auc"),  # the report's roc_auc_macro
+        Metric("average_precision", HIGHER, "score", needs="auc"),
+        Metric("class_f1", HIGHER, "score", per_class=True, classification=True),
+        Metric("class_precision", HIGHER, "score", per_class=True, classification=True),
+        Metric("class_roc_auc", HIGHER, "score", per_class=True, needs="auc"),
+        Metric("confusion", LOWER, "score", pair=True, classification=True),
         Metric("label_issues", LOWER, "label_issues"),  # cleanlab's num_label_issues
         Metric("label_issue_rate", LOWER, "label_issues"),  # label_issues / rows used
     )
@@ -95,7 +131,12 @@ FLAG_THRESHOLDS: tuple[tuple[str, str, str], ...] = (
     ("max_nll", "nll", "<="),
     ("min_subset_accuracy", "subset_accuracy", ">="),
     ("max_hamming_loss", "hamming_loss", "<="),
+    ("min_macro_f1", "macro_f1", ">="),
 )
+PREDICTED_SUMS = (*CLASSIFICATION_KEYS, "class_f1", "class_precision")
+"""The metrics made of per-class (multi-label: per-label) tp, predicted and support sums: their
+paired bootstrap needs the predicted mass per class (``needs_class_predicted``)."""
+SINGLE_LABEL_ONLY = ("balanced_accuracy", "cohen_kappa", "mcc", "top_k_accuracy", "confusion")
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -127,15 +168,69 @@ def parse_metric(text: str, where: str) -> tuple[str, str | None]:
         )
     cls = match.group(2)
     metric = METRICS[name]
+    if metric.pair and (cls is None or cls.strip() == EVERY_CLASS or "," not in cls):
+        raise CEError(
+            f"{where}: {name} is of one pair of classes; name it, e.g. {name}[cat,dog] "
+            "(the share of rows labelled cat predicted as dog)"
+        )
     if metric.per_class and cls is None:
         raise CEError(f"{where}: {name} is per class; name one, e.g. {name}[cat] or {name}[*]")
-    if not metric.per_class and cls is not None:
+    if not (metric.per_class or metric.pair) and cls is not None:
         raise CEError(f"{where}: {name} is not per class; drop [{cls}]")
     return name, None if cls is None else cls.strip()
 
 
 def _known_metrics() -> list[str]:
-    return [f"{m.name}[CLASS]" if m.per_class else m.name for m in METRICS.values()]
+    return [
+        f"{m.name}[A,B]" if m.pair else f"{m.name}[CLASS]" if m.per_class else m.name
+        for m in METRICS.values()
+    ]
+
+
+def resolve_pair(text: str, classes: Sequence[str], origin: str) -> tuple[str, str]:
+    """``'cat,dog'`` → ('cat', 'dog'): the one split at a comma whose two sides are both
+    classes (names may hold commas; spaces around the comma are allowed), else an error."""
+    known = set(classes)
+    found: list[tuple[str, str]] = []
+    for i, ch in enumerate(text):
+        if ch != ",":
+            continue
+        a, b = text[:i], text[i + 1 :]
+        for pair in ((a, b), (a.strip(), b.strip())):
+            if pair[0] in known and pair[1] in known and pair not in found:
+                found.append(pair)
+    if len(found) != 1:
+        what = (
+            "does not name two classes A,B"
+            if not found
+            else f"names {len(found)} pairs ({'; '.join(f'{a} → {b}' for a, b in found)})"
+        )
+        raise CEError(f"{origin}: {text!r} {what}; the classes are {', '.join(classes)}")
+    a, b = found[0]
+    if a == b:
+        raise CEError(
+            f"{origin}: confusion[{a},{b}] names one class twice; name two classes (rows "
+            f"labelled A predicted as B), or gate class_recall[{a}]"
+        )
+    return a, b
+
+
+def pair_indices(specs: Sequence[str], classes: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """The (true, predicted) class indices of the ``A,B`` texts that name two classes, once
+    each; one that does not is skipped here (``expand_classes`` reports it)."""
+    out = []
+    for text in specs:
+        try:
+            a, b = resolve_pair(text, classes, "")
+        except CEError:
+            continue
+        out.append((list(classes).index(a), list(classes).index(b)))
+    return tuple(dict.fromkeys(out))
+
+
+def pair_key(a: str, b: str) -> str:
+    """The metric key of the pair: ``confusion[A,B]``."""
+    return metric_key("confusion", f"{a},{b}")
 
 
 def _number(text: Any, where: str) -> float:
@@ -225,7 +320,9 @@ def expand_classes(thresholds: Sequence[Threshold], classes: Sequence[str]) -> l
     explicit = {(t.metric, t.op, t.cls) for t in thresholds if t.cls not in (None, EVERY_CLASS)}
     out: list[Threshold] = []
     for t in thresholds:
-        if t.cls is None:
+        if METRICS[t.metric].pair and t.cls is not None:
+            out.append(replace(t, cls=",".join(resolve_pair(t.cls, classes, t.origin))))
+        elif t.cls is None:
             out.append(t)
         elif t.cls == EVERY_CLASS:
             out += [
@@ -266,7 +363,9 @@ def expand_requests(
     that the file does not have is an error."""
     out: list[tuple[str, str]] = []
     for r in requests:
-        if r.cls == EVERY_CLASS:
+        if METRICS[r.metric].pair and r.cls is not None:
+            out.append((pair_key(*resolve_pair(r.cls, classes, r.origin)), r.origin))
+        elif r.cls == EVERY_CLASS:
             out += [(metric_key(r.metric, c), r.origin) for c in classes]
         elif r.cls is not None and r.cls not in classes:
             raise CEError(f"{r.origin}: no class {r.cls!r}; the classes are {', '.join(classes)}")
@@ -339,7 +438,7 @@ def _margin_key(name: str | None, where: str) -> str | None:
         return None
     match = _METRIC_RE.match(name)
     family = ALIASES.get(match.group(1).lower(), match.group(1).lower()) if match else ""
-    if match and match.group(2) is None and family in METRICS:
+    if match and match.group(2) is None and family in METRICS and not METRICS[family].pair:
         return family  # a family name (class_loss) covers every class
     metric, cls = parse_metric(name, where)
     return metric_key(metric, cls)
@@ -354,6 +453,20 @@ def _margin_requests(margins: list[tuple[str | None, Margin, str]]) -> tuple[Com
             cls = rest[:-1] if rest else (EVERY_CLASS if METRICS[metric].per_class else None)
             out.append(Comparison(metric, cls, where))
     return tuple(out)
+
+
+def pair_margins(
+    margins: Mapping[str | None, Margin], classes: Sequence[str]
+) -> dict[str | None, Margin]:
+    """The margins with each ``confusion[A,B]`` key spelled as its check is (``cat, dog`` →
+    ``cat,dog``), once the classes are known."""
+    out: dict[str | None, Margin] = {}
+    for key, margin in margins.items():
+        family, _, rest = (key or "").partition("[")
+        if key is not None and family in METRICS and METRICS[family].pair and rest:
+            key = pair_key(*resolve_pair(rest[:-1], classes, f"--max-regression {key}"))
+        out[key] = margin
+    return out
 
 
 def margin_for(key: str, margins: Mapping[str | None, Margin]) -> Margin:
@@ -379,10 +492,13 @@ class CheckOptions:
     max_nll: float | None = None
     min_subset_accuracy: float | None = None
     max_hamming_loss: float | None = None
+    min_macro_f1: float | None = None
     max_label_issues: float | str | None = None  # N rows, or 'P%' of the rows used
     require: tuple[str, ...] = ()
     max_class_loss: ClassSpecs = None
     min_class_recall: ClassSpecs = None
+    min_class_f1: ClassSpecs = None
+    max_confusion: Sequence[str] | str | None = None  # 'A,B=X', repeatable
     baseline: str | None = None
     max_regression: MarginSpecs = None
     compare: tuple[str, ...] = ()
@@ -412,6 +528,22 @@ class CheckPlan:
         """Every metric (family) a threshold, --compare or --max-regression names."""
         return {t.metric for t in self.thresholds} | {r.metric for r in self.requests}
 
+    def needing(self, need: str) -> list[str]:
+        """The named metrics that need a score option (``auc``, ``top_k``), in METRICS order."""
+        return [m for m in METRICS if m in self.metrics() and METRICS[m].needs == need]
+
+    def pair_specs(self) -> list[tuple[str, str]]:
+        """(``A,B`` as written, origin) of every ``confusion[A,B]`` a check names."""
+        out = [(t.cls, t.origin) for t in self.thresholds if METRICS[t.metric].pair and t.cls]
+        out += [(r.cls, r.origin) for r in self.requests if METRICS[r.metric].pair and r.cls]
+        return out
+
+    @property
+    def needs_class_predicted(self) -> bool:
+        """A compared metric is made of per-class tp, predicted and support sums (F1 and
+        friends): the paired bootstrap keeps a C × G array of predicted mass."""
+        return bool(self.baseline) and bool(self.metrics() & set(PREDICTED_SUMS))
+
     @property
     def needs_calibration(self) -> bool:
         wanted = {t.metric for t in self.thresholds}
@@ -428,8 +560,10 @@ class CheckPlan:
     def per_class_regression(self) -> bool:
         if not self.baseline:
             return False
-        return any(t.cls is not None for t in self.thresholds) or any(
-            r.cls is not None for r in self.requests
+        return (
+            any(t.cls is not None for t in self.thresholds)
+            or any(r.cls is not None for r in self.requests)
+            or self.needs_class_predicted
         )
 
 
@@ -471,7 +605,27 @@ def _thresholds(check: CheckOptions) -> list[Threshold]:
     thresholds += parse_class_specs(
         check.min_class_recall, "--min-class-recall", "class_recall", ">="
     )
+    thresholds += parse_class_specs(check.min_class_f1, "--min-class-f1", "class_f1", ">=")
+    thresholds += parse_confusion_specs(check.max_confusion)
     return thresholds
+
+
+def parse_confusion_specs(specs: Sequence[str] | str | None) -> list[Threshold]:
+    """``--max-confusion A,B=X`` (repeatable): confusion[A,B] <= X. Split on the last ``=``;
+    which comma separates A from B is decided against the file's classes (``resolve_pair``)."""
+    out = []
+    for item in _strings(specs):
+        text = str(item)
+        pair, eq, raw = text.rpartition("=")
+        where = f"--max-confusion {text}"
+        if not eq or "," not in pair or not pair.strip():
+            raise CEError(
+                f"{where}: expected A,B=X (the largest allowed share of the rows labelled A "
+                "that are predicted as B), e.g. cat,dog=0.05"
+            )
+        limit = _number(raw.strip(), where)
+        out.append(Threshold("confusion", "<=", limit, pair.strip(), origin=where))
+    return out
 
 
 def parse_max_label_issues(value: float | str) -> Threshold:
@@ -530,6 +684,12 @@ def _strings(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
+def resolved_pairs(plan: CheckPlan, classes: Sequence[str]) -> list[tuple[str, str]]:
+    """Every (A, B) a ``confusion[A,B]`` check names, resolved against the classes."""
+    pairs = [resolve_pair(text, classes, origin) for text, origin in plan.pair_specs()]
+    return list(dict.fromkeys(pairs))
+
+
 def regression_keys(
     plan: CheckPlan, thresholds: Sequence[Threshold], classes: Sequence[str]
 ) -> list[str]:
@@ -549,9 +709,25 @@ def requested_keys(plan: CheckPlan, classes: Sequence[str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------------- applicability
-def not_applicable(metric: str, target_kind: str) -> str | None:
-    """Why ``metric`` has no meaning for this kind of target, or None."""
+def not_applicable(
+    metric: str, target_kind: str, report: Mapping[str, Any] | None = None
+) -> str | None:
+    """Why ``metric`` has no meaning for this kind of target (or, given the score report
+    dict, for this file), or None."""
     multilabel = target_kind == "multi-hot"
+    spec = METRICS[metric]
+    if spec.classification and target_kind == "soft":
+        return f"{metric} needs hard labels; this file has soft targets"
+    if metric in SINGLE_LABEL_ONLY and multilabel:
+        return (
+            f"{metric} is for single-label data; this file is multi-label (use macro_f1, "
+            "micro_f1, class_f1[CLASS] or subset_accuracy)"
+        )
+    if metric == "top_k_accuracy" and report is not None and _one_column(report):
+        return (
+            "top_k_accuracy needs two or more prediction columns (class scores); this file "
+            "has one (binary scores): use accuracy"
+        )
     if metric == "accuracy" and multilabel:
         return (
             "accuracy is for single-label data; this file is multi-label (use "
@@ -561,14 +737,98 @@ def not_applicable(metric: str, target_kind: str) -> str | None:
         return f"{metric} is for multi-label data; this file is single-label (use --min-accuracy)"
     if metric == "kl_divergence" and target_kind != "soft":
         return "kl_divergence is defined for soft targets only"
-    if METRICS[metric].source == "label_issues" and target_kind != "index":
-        return f"{metric} needs one given class per row (binary or multiclass labels)"
+    if METRICS[metric].source == "label_issues" and target_kind == "soft":
+        return f"{metric} needs one given class per row, or 0/1 labels (multi-label)"
     return None
 
 
+def _one_column(report: Mapping[str, Any]) -> bool:
+    """A single-label report whose classification block has no top-k accuracy although it
+    was asked for: its predictions are one column (``classification.top_k_accuracy`` is
+    defined for K >= 2 columns only)."""
+    block = report.get("classification")
+    return (
+        isinstance(block, Mapping)
+        and report.get("target_kind") == "index"
+        and report.get("task") == "binary"
+        and block.get("top_k_accuracy") is None
+    )
+
+
 # ---------------------------------------------------------------------- metrics from reports
-def score_metrics(report: Mapping[str, Any]) -> dict[str, float | None]:
-    """The check metrics of a ``ce score`` report dict."""
+def score_metrics(
+    report: Mapping[str, Any], pairs: Sequence[tuple[str, str]] = ()
+) -> dict[str, float | None]:
+    """The check metrics of a ``ce score`` report dict; ``pairs``: the (A, B) whose
+    ``confusion[A,B]`` to include (all C² would be too many)."""
+    out = _loss_metrics(report)
+    block = report.get("classification")
+    if isinstance(block, Mapping):
+        out.update({name: _value(block.get(name)) for name in CLASSIFICATION_KEYS})
+        top_k = block.get("top_k_accuracy")
+        if isinstance(top_k, Mapping):
+            out["top_k_accuracy"] = _value(top_k.get("value"))
+        for a, b in pairs:
+            out[pair_key(a, b)] = confusion_rate(block.get("confusion"), a, b)
+    auc = report.get("auc")
+    if isinstance(auc, Mapping):
+        out["roc_auc"] = _value(auc.get("roc_auc_macro"))
+        out["average_precision"] = _value(auc.get("average_precision_macro"))
+    for c in report.get("per_class", []):
+        if isinstance(block, Mapping):
+            out[metric_key("class_f1", c["name"])] = _value(c.get("f1"))
+            out[metric_key("class_precision", c["name"])] = _value(c.get("precision"))
+        if isinstance(auc, Mapping):
+            out[metric_key("class_roc_auc", c["name"])] = _value(c.get("roc_auc"))
+    return out
+
+
+def metric_bounds(report: Mapping[str, Any]) -> dict[str, float]:
+    """The worst-case error of each binned metric of a ``ce score`` report dict (``--auc-bins``):
+    ``roc_auc`` and every ``class_roc_auc[C]`` get ``auc.max_error`` (the largest bound over the
+    classes), ``average_precision`` gets ``auc.average_precision_max_error``. Empty for exact
+    values."""
+    auc = report.get("auc")
+    if not isinstance(auc, Mapping) or auc.get("method") != "binned":
+        return {}
+    out: dict[str, float] = {}
+    roc, ap = _value(auc.get("max_error")), _value(auc.get("average_precision_max_error"))
+    if roc is not None:
+        out["roc_auc"] = roc
+        out.update({metric_key("class_roc_auc", c["name"]): roc for c in report["per_class"]})
+    if ap is not None:
+        out["average_precision"] = ap
+    return out
+
+
+def _value(x: Any) -> float | None:
+    """A report's number as a metric value (None for null and non-finite numbers)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        return None
+    return float(x)
+
+
+def confusion_rate(confusion: Any, a: str, b: str) -> float | None:
+    """confusion[A,B] = C[A][B] / Σ_j C[A][j] from the score report's ``confusion`` block: the
+    matrix, else (C > CONFUSION_MAX_CLASSES) the pairs ce check asked the score to count
+    (``requested_pairs``), else its top pairs; None when A has no rows or the pair is not in
+    the report."""
+    if not isinstance(confusion, Mapping):
+        return None
+    classes = list(confusion.get("classes") or [])
+    matrix = confusion.get("matrix")
+    if matrix is not None and a in classes and b in classes:
+        row = matrix[classes.index(a)]
+        support = math.fsum(row)
+        return row[classes.index(b)] / support if support > 0 else None
+    for p in [*(confusion.get("requested_pairs") or []), *(confusion.get("top_pairs") or [])]:
+        if p.get("true") == a and p.get("predicted") == b:
+            return _value(p.get("rate"))
+    return None
+
+
+def _loss_metrics(report: Mapping[str, Any]) -> dict[str, float | None]:
+    """The loss-side metrics of a score report dict: loss, accuracy, nce, … per class."""
     kind = report.get("target_kind")
     out: dict[str, float | None] = {"loss": report["loss"]["mean"]}
     if kind == "multi-hot":
@@ -610,6 +870,15 @@ class BaselineReport:
     classes: list[str] | None = None
     group_by: str | None = None
     groups: dict[str, dict[str, float | None]] = field(default_factory=dict)  # 'COL=V' → metrics
+    confusion: dict[str | None, Any] = field(default_factory=dict)  # score: group → its block
+
+    def add_pairs(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """A score report's ``confusion[A,B]`` for these pairs (a check report holds the pairs
+        it checked already), of all rows and of each group."""
+        for group, block in self.confusion.items():
+            metrics = self.metrics if group is None else self.groups.get(group)
+            if metrics is not None:
+                metrics.update({pair_key(a, b): confusion_rate(block, a, b) for a, b in pairs})
 
 
 def baseline_from_report(data: Any, path: str, schema_version: int) -> BaselineReport:
@@ -629,17 +898,27 @@ def baseline_from_report(data: Any, path: str, schema_version: int) -> BaselineR
     try:
         report = _baseline_metrics(data, path, kind)
         report.group_by = data.get("group_by")
+        report.confusion = _confusion_block(data, kind, None)
         for g in data.get("groups") or []:
             label = f"{report.group_by}={key_text(g['value'])}"
             if kind == "check":
                 report.groups[label] = _float_metrics(g["metrics"])
             elif "error" not in g:
                 report.groups[label] = _baseline_metrics(g, path, kind).metrics
+                report.confusion.update(_confusion_block(g, kind, label))
         return report
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CEError(
             f"--baseline {path}: a {kind} report without the expected keys ({exc})"
         ) from None
+
+
+def _confusion_block(data: dict[str, Any], kind: str, group: str | None) -> dict[str | None, Any]:
+    """A score report's (or group's) ``classification.confusion``, keyed by the group."""
+    block = data.get("classification") if kind == "score" else None
+    if isinstance(block, dict) and isinstance(block.get("confusion"), dict):
+        return {group: block["confusion"]}
+    return {}
 
 
 def _baseline_metrics(data: dict[str, Any], path: str, kind: str) -> BaselineReport:
@@ -696,6 +975,7 @@ class CheckResult:
     ci: dict[str, float] | None = None  # {low, high, level, replicates}: of the delta
     decided_by: str = "value"  # value | interval
     group: str | None = None  # --group-by: 'COL=VALUE' when the check is of one group
+    bound: float | None = None  # ± worst-case error of a binned value (--auc-bins)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -713,6 +993,7 @@ class CheckResult:
             "passed": self.passed,
             "message": self.message,
             "group": self.group,
+            "bound": self.bound,
         }
 
     def in_group(self, group: str) -> CheckResult:
@@ -747,11 +1028,16 @@ def holds(value: float, op: str, limit: float) -> bool:
     return OPS[op](value, limit)
 
 
-def evaluate_threshold(t: Threshold, value: float | None, baseline: float | None) -> CheckResult:
-    """``value op limit`` (with ``holds``'s tolerance); ``baseline``, if any, is only shown."""
+def evaluate_threshold(
+    t: Threshold, value: float | None, baseline: float | None, bound: float | None = None
+) -> CheckResult:
+    """``value op limit`` (with ``holds``'s tolerance); ``baseline``, if any, is only shown.
+    A binned value with worst-case error ``bound`` is judged by ``binned_verdict``."""
     delta = None if value is None or baseline is None else value - baseline
     if value is None:
         passed, message = False, f"{t.key} is undefined here, so {t.op} {t.limit:g} cannot hold"
+    elif bound is not None:
+        passed, message = binned_verdict(t, value, bound)
     else:
         passed = holds(value, t.op, t.limit)
         message = (
@@ -770,6 +1056,26 @@ def evaluate_threshold(t: Threshold, value: float | None, baseline: float | None
         message=message,
         baseline=baseline,
         delta=delta,
+        bound=bound,
+    )
+
+
+def binned_verdict(t: Threshold, value: float, bound: float) -> tuple[bool, str]:
+    """(passed, message) of ``value op limit`` for a binned estimate whose exact value lies in
+    value ± bound. With the slack d = value − limit (``>=``, ``>``) or limit − value (``<=``,
+    ``<``): it passes when d > bound, fails when d < −bound, and is undecided — failed, so a
+    gate never passes on a guess — otherwise, with the advice to compute it exactly."""
+    slack = value - t.limit if t.op in (">=", ">") else t.limit - value
+    shown = f"{t.key} = {value:.6g} (binned, ±{bound:.2g})"
+    if slack > bound:
+        return True, f"{shown} {t.op} {t.limit:g}"
+    if slack < -bound:
+        return False, (
+            f"{shown} is {_FAILS[t.op]} the limit {t.limit:g} by more than its bound ({t.origin})"
+        )
+    return False, (
+        f"{shown} is within ±{bound:.2g} of the limit {t.limit:g}, so the binned estimate "
+        f"cannot decide {t.op} {t.limit:g}: use --auc (exact) or more --auc-bins ({t.origin})"
     )
 
 

@@ -2,49 +2,44 @@
 
 The rows whose given label is likely wrong, as cleanlab's ``filter.find_label_issues`` finds
 them, ranked by its label-quality scores; the estimated count is ``count.num_label_issues``.
-The input is read in bounded memory, in passes:
-
-1. the per-class thresholds ``t_j`` (mean ``p_j`` over rows labelled j);
-2. the confident joint ``C[given][true]`` and the threshold-only counts — for
-   ``confident_learning`` and ``predicted_neq_given`` this pass also lists the flagged rows;
-3. (``prune_by_noise_rate``, ``prune_by_class``, ``both``) per (given, class) cell the rows the
-   quota of the calibrated joint takes (at most Σ quota entries: about the estimated issues);
-4. (same filters) the flagged rows, listed.
-
-Logits become probabilities first (softmax; one binary column: sigmoid, as ``[1 − p, p]``).
+The input is read in bounded memory, in 2 passes (4 for the ``prune_by_*`` filters and
+``both``; ``report.label_issue_passes``). Multi-label files are one-vs-rest per label, as
+cleanlab's ``multi_label=True``. With ``--group-by COL`` every value of COL gets the report a run
+on its rows alone would give, beside the overall one (the report without ``--group-by``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from ce_cli.core import confident_learning as cl
-from ce_cli.core import losses
 from ce_cli.core.errors import CEError
+from ce_cli.core.group_keys import sort_key
 from ce_cli.core.vocab import FilterBy, InputKind, RankBy, TargetKind, Task
 from ce_cli.engine import runner
-from ce_cli.engine.label_issue_sums import (
-    CellTop,
-    Flag,
-    FlaggedRows,
-    IssuePass,
-    JointSums,
-    Sink,
-    ThresholdSums,
-)
-from ce_cli.io.batch import Batch
+from ce_cli.engine.label_issue_sums import OVERALL, FlaggedRows, Sink
 from ce_cli.io.dataset import Dataset, InputOptions
-from ce_cli.io.layout import Layout
-from ce_cli.report.decisions import check_predictions, class_set, data_shape, decide_inputs
+from ce_cli.report.decisions import class_set, data_shape, decide_inputs
+from ce_cli.report.groups import GroupEntry, attach, grouped_csv, groups_dict, with_groups
+from ce_cli.report.label_issue_passes import Plan, Scope, joints, run_passes
 from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
 OUT_OF_SAMPLE = (
     "The predictions must be out-of-sample (cross-validated or from a held-out model): "
     "predictions of a model trained on these rows make the estimate meaningless"
+)
+MULTILABEL_NOTE = (
+    "multi-label: one-vs-rest per label, as cleanlab's multi_label=True: label j is a binary "
+    "problem [1 − p_j, p_j] with its own thresholds, confident joint and flagged rows; a row is "
+    "flagged when any of its labels is; its quality is the exponential moving average "
+    "(alpha 0.8) of its per-label scores, largest first"
+)
+WEIGHT_COL = (
+    "--weight-col is not used by ce label-issues: confident learning counts rows (the "
+    "thresholds are plain means, the confident joint and the number of issues are row counts) "
+    "and cleanlab has no sample weight; drop it (leave rows out with --mask-col or --where)"
 )
 
 
@@ -60,21 +55,49 @@ class LabelIssuesOptions:
 class IssueRow:
     row: int  # 0-based input row
     id: Any
-    given: str
-    suggested: str
-    p_suggested: float
+    given: str | list[str]  # multi-label: the labels given
+    suggested: str | list[str]  # multi-label: the labels with p > 1 − p
+    p_suggested: float | None  # None for multi-label (not in its JSON)
     quality: float
+    issue_labels: list[str] | None = None  # multi-label: the labels flagged
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(vars(self))
+        for name in ("p_suggested", "issue_labels"):
+            if out[name] is None:
+                del out[name]
+        return out
+
+
+LABEL_COLUMNS = (
+    *("label", "positives", "threshold", "noise rate", "missing rate"),
+    *("flagged", "flagged given", "flagged predicted"),
+)
+MULTILABEL_FIELDS = ("negatives", "threshold_negative", "noise_rate_negative", "issues")
 
 
 @dataclass
 class ClassIssues:
     name: str
     index: int
-    support: int
+    support: int  # rows labelled this class (multi-label: rows with the label)
     threshold: float
     noise_rate: float | None  # 1 − calibrated C[y][y] / rows labelled y
-    issues_given: int  # flagged rows labelled this class
-    issues_true: int  # flagged rows whose suggested label is this class
+    issues_given: int  # flagged rows labelled this class (multi-label: flagged on it, given)
+    issues_true: int  # flagged rows whose suggested label is this class (… predicted)
+    # multi-label only: rows without the label, their threshold (mean 1 − p over them), the
+    # share of them that truly have it, and the rows flagged on this label
+    negatives: int | None = None
+    threshold_negative: float | None = None
+    noise_rate_negative: float | None = None
+    issues: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(vars(self))
+        if self.issues is None:
+            for name in MULTILABEL_FIELDS:
+                del out[name]
+        return out
 
 
 @dataclass
@@ -90,8 +113,8 @@ class LabelIssuesReport:
     n_flagged: int
     passes: int
     classes: list[str]
-    confident_joint: list[list[int]]
-    calibrated_joint: list[list[int]]
+    confident_joint: list[Any]  # (K, K); multi-label (L, 2, 2)
+    calibrated_joint: list[Any]
     per_class: list[ClassIssues]
     top: list[IssueRow]
     n_ignored: int = 0
@@ -99,6 +122,12 @@ class LabelIssuesReport:
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    group_by: str | None = None
+    groups: list[GroupEntry] = field(default_factory=list)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.task == Task.MULTILABEL
 
     @property
     def label_issue_rate(self) -> float | None:
@@ -130,11 +159,22 @@ class LabelIssuesReport:
             "classes": self.classes,
             "confident_joint": self.confident_joint,
             "calibrated_joint": self.calibrated_joint,
-            "per_class": [vars(c) for c in self.per_class],
-            "top": [vars(t) for t in self.top],
+            "per_class": [c.to_dict() for c in self.per_class],
+            "top": [t.to_dict() for t in self.top],
             "source": self.source,
             "notes": self.notes,
             "warnings": self.warnings,
+            **groups_dict(self),
+        }
+
+    def group_row(self) -> dict[str, Any]:
+        """The columns of this report's row in a ``--group-by`` table."""
+        return {
+            "N": self.n_samples,
+            "used": self.n_used,
+            "label issues": self.num_label_issues,
+            "rate": self.label_issue_rate,
+            "flagged": self.n_flagged,
         }
 
     def view(self) -> View:
@@ -147,18 +187,12 @@ class LabelIssuesReport:
             ("", self.task),
             ("inputs", self.inputs),
         ]
+        top_columns = ["row", "id", "given", "suggested"]
+        top_columns += ["labels flagged"] if self.multilabel else ["p_suggested"]
         tables = [
+            self._class_table(),
             Table(
-                ["class", "support", "threshold", "noise rate", "issues given", "issues true"],
-                [
-                    [c.name, c.support, c.threshold, c.noise_rate, c.issues_given, c.issues_true]
-                    for c in self.per_class
-                ],
-                caption="noise rate: share of rows labelled the class whose true class is "
-                "estimated to be another (calibrated confident joint)",
-            ),
-            Table(
-                ["row", "id", "given", "suggested", "p_suggested", self.rank_by],
+                [*top_columns, self.rank_by],
                 self._rows(),
                 caption=f"{len(self.top)} of {self.n_flagged} flagged rows, lowest "
                 f"{self.rank_by} first (rows 0-based; all: -o rows.csv|.parquet)",
@@ -166,32 +200,52 @@ class LabelIssuesReport:
         ]
         title = f"ce label-issues · {self.source.get('file', '')}"
         notes = [n for n in self.notes if n != OUT_OF_SAMPLE]
-        return View(title, summary, tables, self.warnings, notes, closing=[OUT_OF_SAMPLE])
+        view = View(title, summary, tables, self.warnings, notes, closing=[OUT_OF_SAMPLE])
+        return with_groups(view, self)
 
-    def _rows(self) -> list[list[Any]]:
-        return [[t.row, t.id, t.given, t.suggested, t.p_suggested, t.quality] for t in self.top]
+    def _class_table(self) -> Table:
+        if not self.multilabel:
+            return Table(
+                ["class", "support", "threshold", "noise rate", "issues given", "issues true"],
+                [
+                    [c.name, c.support, c.threshold, c.noise_rate, c.issues_given, c.issues_true]
+                    for c in self.per_class
+                ],
+                caption="noise rate: share of rows labelled the class whose true class is "
+                "estimated to be another (calibrated confident joint)",
+            )
+        return Table(
+            list(LABEL_COLUMNS),
+            [
+                [c.name, c.support, c.threshold, c.noise_rate, c.noise_rate_negative, *counts]
+                for c in self.per_class
+                for counts in [(c.issues, c.issues_given, c.issues_true)]
+            ],
+            caption="per label (one-vs-rest): noise rate: share of the rows with the label "
+            "estimated not to have it; missing rate: share of the rows without it estimated to "
+            "have it (calibrated confident joint)",
+        )
+
+    def _rows(self, none: str = "(none)") -> list[list[Any]]:
+        """The listed rows; a multi-label list as its names joined by ``,`` (``none``: empty)."""
+
+        def text(value: Any) -> Any:
+            return (",".join(value) or none) if isinstance(value, list) else value
+
+        return [
+            [t.row, t.id, text(t.given), text(t.suggested), middle, t.quality]
+            for t in self.top
+            for middle in [text(t.issue_labels) if self.multilabel else t.p_suggested]
+        ]
 
     def csv_table(self) -> Table:
-        return Table(["row", "id", "given", "suggested", "p_suggested", "quality"], self._rows())
+        middle = "issue_labels" if self.multilabel else "p_suggested"
+        overall = Table(["row", "id", "given", "suggested", middle, "quality"], self._rows(""))
+        return grouped_csv(self, overall)
 
 
 # ---------------------------------------------------------------------- decisions
-class Plan(NamedTuple):
-    """Decided once, before the first batch: classes, input kind, binary single column."""
-
-    layout: Layout
-    classes: tuple[str, ...]
-    inputs: InputKind
-    decided_by: str
-    one_column: bool
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        assert self.layout.preds is not None
-        return tuple(self.layout.preds.names)
-
-
-def _check(options: InputOptions, li: LabelIssuesOptions) -> None:
+def _check(options: InputOptions, li: LabelIssuesOptions, sink: Sink | None) -> None:
     FilterBy.parse(li.filter_by, "--filter-by")
     RankBy.parse(li.rank_by, "--rank-by")
     InputKind.parse(li.inputs, "--inputs")
@@ -202,9 +256,15 @@ def _check(options: InputOptions, li: LabelIssuesOptions) -> None:
             "ce label-issues reads the input two or more times; stdin can be read once: "
             "save it to a file"
         )
-    for flag, value in (("--weight-col", options.weight_col), ("--group-by", options.group_by)):
-        if value is not None:
-            raise CEError(f"{flag} is not used by ce label-issues (cleanlab has none); drop it")
+    if options.weight_col is not None:
+        raise CEError(WEIGHT_COL)
+    if sink is not None:
+        runner.require_local(options, "-o rows (every flagged row)")
+        if options.group_by is not None:
+            raise CEError(
+                "-o rows.csv|.parquet writes the flagged rows of one analysis, not one per "
+                "--group-by value; drop --group-by, or run once per group with --where"
+            )
 
 
 def _plan(dataset: Dataset, li: LabelIssuesOptions) -> Plan:
@@ -212,182 +272,48 @@ def _plan(dataset: Dataset, li: LabelIssuesOptions) -> Plan:
     classes = class_set(layout)
     first = dataset.first_batch()
     assert first.preds is not None
-    if layout.target_kind == TargetKind.MULTI_HOT:
-        raise CEError(
-            f"{layout.label_file}: multi-label data; ce label-issues finds issues in "
-            "single-label (binary or multiclass) data only so far"
-        )
     if layout.target_kind == TargetKind.SOFT:
         raise CEError(
             f"{layout.label_file}: soft targets (class probabilities); label issues need one "
-            "given class per row"
+            "given class per row (or 0/1 labels per row: multi-label)"
         )
     data_shape(layout, first.preds.shape[1], len(classes))
     inputs, decided_by = decide_inputs(layout, first, li.inputs)
-    return Plan(layout, classes, inputs, decided_by, first.preds.shape[1] == 1)
-
-
-# ---------------------------------------------------------------------- per batch
-class Rows(NamedTuple):
-    probs: np.ndarray  # float64 (n, K), rows of the simplex (or as given)
-    given: np.ndarray  # int64 (n,)
-    rows: np.ndarray  # int64 (n,): 0-based input rows
-    positions: np.ndarray  # positions in the batch
-
-
-def probabilities(batch: Batch, plan: Plan) -> Rows | None:
-    """The used rows of ``batch`` as probabilities (softmax / sigmoid of logits)."""
-    assert batch.preds is not None and batch.target is not None
-    used = np.flatnonzero(batch.valid)
-    if used.size == 0:
-        return None
-    preds = cl.c_order_rows(batch.preds, None if used.size == batch.n else used)
-    check_predictions(
-        preds,
-        batch.row_start + used,
-        plan.layout.pred_file,
-        plan.columns,
-        probs=plan.inputs == InputKind.PROBS,
-    )
-    if plan.inputs == InputKind.LOGITS:
-        if plan.one_column:
-            log_p, log_1mp = losses.log_sigmoid_pair(preds[:, 0])
-            probs = np.column_stack([np.exp(log_1mp), np.exp(log_p)])
-        else:
-            probs = cl.softmax_inplace(preds)
-    elif plan.one_column:
-        probs = np.column_stack([1 - preds[:, 0], preds[:, 0]])
-    else:
-        probs = preds
-    given = np.asarray(batch.target[used], dtype=np.int64)
-    return Rows(probs, given, batch.row_start + used, used)
+    multilabel = layout.target_kind == TargetKind.MULTI_HOT
+    return Plan(layout, classes, inputs, decided_by, first.preds.shape[1] == 1 and not multilabel)
 
 
 # ---------------------------------------------------------------------- the passes
-PRUNING = (FilterBy.PRUNE_BY_NOISE_RATE, FilterBy.PRUNE_BY_CLASS, FilterBy.BOTH)
-
-
 def compute_label_issues(
     options: InputOptions, li: LabelIssuesOptions = LabelIssuesOptions(), sink: Sink | None = None
 ) -> LabelIssuesReport:
     """Label issues of a predictions file, as cleanlab finds them, in 2 passes (4 for the
     ``prune_by_*`` filters and ``both``). ``sink`` receives every flagged row (``-o``)."""
-    _check(options, li)
-    if sink is not None:
-        runner.require_local(options, "-o rows (every flagged row)")
-    dataset = Dataset(options, read_preds=True)
-    plan = _plan(dataset, li)
-    passes = 4 if li.filter_by in PRUNING else 2
-    k = len(plan.classes)
-    first = _run(dataset, plan, lambda: ThresholdSums(k), _by_probs, f"pass 1/{passes}")
-    if first.counts.sum() == 0:
-        raise CEError(
-            f"{plan.layout.pred_file}: no label issues to look for: every row was left out "
-            "(--ignore-index / --mask-col / --where)"
-        )
-    t = cl.thresholds(first.sums, first.counts)
-    flag: Flag = _threshold_flag(li.filter_by)
-    if li.filter_by in PRUNING:
-        flag = _pruned_flag(options, plan, t, first.counts, li.filter_by)
-
-    def make() -> IssuePass:
-        return IssuePass(t, flag, li.rank_by, li.top, sink)
-
-    last = _run(
-        Dataset(options, read_preds=True),
-        plan,
-        make,
-        _issue_update,
-        f"pass {passes}/{passes}",
-        threads=1 if sink is not None else None,
-    )
-    return _report(last, first, t, plan, li, options, passes)
-
-
-def _run(
-    dataset: Dataset,
-    plan: Plan,
-    make: Callable[[], Any],
-    update: Callable[[Any, Rows, Batch], None],
-    label: str,
-    threads: int | None = None,
-) -> Any:
-    """One pass: ``update(accumulator, rows, batch)`` on the used rows of every batch."""
-
-    def work(acc: Any, batch: Batch) -> None:
-        if isinstance(acc, ThresholdSums):
-            acc.seen(batch.n, batch.n_ignored, batch.n_masked)
-        rows = probabilities(batch, plan)
-        if rows is not None:
-            update(acc, rows, batch)
-
-    return runner.accumulate(dataset, make, work, dataset.options, f"label issues {label}", threads)
-
-
-def _by_probs(acc: ThresholdSums | JointSums, rows: Rows, batch: Batch) -> None:
-    acc.update(rows.probs, rows.given)
-
-
-def _by_cell(acc: CellTop, rows: Rows, batch: Batch) -> None:
-    acc.update(rows.probs, rows.given, rows.rows)
-
-
-def _issue_update(acc: IssuePass, rows: Rows, batch: Batch) -> None:
-    acc.update(rows.probs, rows.given, rows.rows, rows.positions, batch.ids)
-
-
-def _threshold_flag(filter_by: str) -> Flag:
-    """``confident_learning``: off the joint's diagonal; ``predicted_neq_given``: argmax ≠ y
-    (both: unless y is the argmax within 1e-6)."""
-
-    def flag(facts: cl.RowFacts, given: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        if filter_by == FilterBy.PREDICTED_NEQ_GIVEN:
-            out = facts.suggested != given
-        else:
-            out = (facts.true_guess >= 0) & (facts.true_guess != given)
-        return out & ~facts.given_is_top
-
-    return flag
-
-
-def _pruned_flag(
-    options: InputOptions, plan: Plan, t: np.ndarray, counts: np.ndarray, filter_by: str
-) -> Flag:
-    """Passes 2 and 3 of the ``prune_by_*`` filters: the joint, its quotas, the rows taken."""
-    joint = _run(Dataset(options, read_preds=True), plan, lambda: JointSums(t), _by_probs, "2/4")
-    calibrated = cl.calibrate(cl.confident_joint(joint.pairs), counts)
-    quota = cl.prune_quotas(calibrated, counts)
-    cells = _run(Dataset(options, read_preds=True), plan, lambda: CellTop(quota), _by_cell, "3/4")
-    by_noise_rate, by_class = cells.chosen()
-    chosen = {
-        FilterBy.PRUNE_BY_NOISE_RATE: by_noise_rate,
-        FilterBy.PRUNE_BY_CLASS: by_class,
-        FilterBy.BOTH: np.intersect1d(by_noise_rate, by_class),
-    }[FilterBy(filter_by)]
-
-    def flag(facts: cl.RowFacts, given: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        at = np.searchsorted(chosen, rows)
-        found = chosen[np.minimum(at, max(chosen.size - 1, 0))] == rows if chosen.size else at < 0
-        return found & ~facts.given_is_top
-
-    return flag
+    _check(options, li, sink)
+    plan = _plan(Dataset(options, read_preds=True), li)
+    scopes, passes = run_passes(options, plan, li.filter_by, li.rank_by, li.top, sink)
+    report = _report(scopes.pop(OVERALL), plan, li, passes)
+    report.source = {"file": options.display, "labels_file": options.labels_path}
+    if options.group_by is not None:
+        entries = []
+        for key in sorted(scopes, key=sort_key):
+            scope = scopes[key]
+            if scope.last is None:
+                why = "every row of this group was left out (--ignore-index / --mask-col)"
+                entries.append(GroupEntry(key, None, f"no label issues to look for: {why}"))
+            else:
+                entries.append(GroupEntry(key, _report(scope, plan, li, passes)))
+        attach(report, options.group_by, entries)
+    return report
 
 
 # ---------------------------------------------------------------------- the report
-def _report(
-    last: IssuePass,
-    first: ThresholdSums,
-    t: np.ndarray,
-    plan: Plan,
-    li: LabelIssuesOptions,
-    options: InputOptions,
-    passes: int,
-) -> LabelIssuesReport:
+def _report(scope: Scope, plan: Plan, li: LabelIssuesOptions, passes: int) -> LabelIssuesReport:
+    first, last, t = scope.first, scope.last, scope.t
+    assert last is not None and t is not None
     counts = first.counts
-    cj = cl.confident_joint(last.joint.pairs)
-    calibrated = cl.calibrate(cj, counts)
+    cj, calibrated = joints(last.joint.pairs, counts)
     flagged = last.flagged
-    n_used = int(counts.sum())
     notes = [
         OUT_OF_SAMPLE,
         *plan.layout.notes,
@@ -396,11 +322,13 @@ def _report(
         f"read in {passes} passes; num_label_issues is cleanlab's count.num_label_issues "
         "(off_diagonal); the flagged rows are filter.find_label_issues(filter_by="
         f"{li.filter_by!r})",
+        *([MULTILABEL_NOTE] if plan.multilabel else []),
     ]
+    per_class = _per_label if plan.multilabel else _per_class
     return LabelIssuesReport(
-        task=plan.layout.task or (Task.BINARY if len(plan.classes) <= 2 else Task.MULTICLASS),
+        task=plan.layout.task or _task(plan),
         n_samples=first.n_rows,
-        n_used=n_used,
+        n_used=last.joint.n_rows,
         n_ignored=first.n_ignored,
         n_masked=first.n_masked,
         inputs=str(plan.inputs),
@@ -413,11 +341,22 @@ def _report(
         classes=list(plan.classes),
         confident_joint=cj.tolist(),
         calibrated_joint=calibrated.tolist(),
-        per_class=_per_class(plan.classes, counts, t, calibrated, flagged),
-        top=_top_rows(flagged, plan.classes),
-        source={"file": options.display, "labels_file": options.labels_path},
+        per_class=per_class(plan.classes, counts, t, calibrated, flagged),
+        top=_top_rows(flagged, plan),
         notes=notes,
     )
+
+
+def _task(plan: Plan) -> str:
+    if plan.multilabel:
+        return Task.MULTILABEL
+    return Task.BINARY if len(plan.classes) <= 2 else Task.MULTICLASS
+
+
+def _rate(calibrated: np.ndarray, counts: np.ndarray, j: int) -> float | None:
+    """``1 − calibrated[j][j] / counts[j]`` (None without rows)."""
+    n = int(counts[j])
+    return 1 - calibrated[j, j] / n if n else None
 
 
 def _per_class(
@@ -427,33 +366,74 @@ def _per_class(
     calibrated: np.ndarray,
     flagged: FlaggedRows,
 ) -> list[ClassIssues]:
+    return [
+        ClassIssues(
+            name=name,
+            index=j,
+            support=int(counts[j]),
+            threshold=float(t[j]),
+            noise_rate=_rate(calibrated, counts, j),
+            issues_given=int(flagged.by_given[j]),
+            issues_true=int(flagged.by_suggested[j]),
+        )
+        for j, name in enumerate(classes)
+    ]
+
+
+def _per_label(
+    labels: tuple[str, ...],
+    counts: np.ndarray,
+    t: np.ndarray,
+    calibrated: np.ndarray,
+    flagged: FlaggedRows,
+) -> list[ClassIssues]:
+    """Per label j (``counts``, ``t``: (L, 2); ``calibrated``: (L, 2, 2)): side 1 is the
+    label given, side 0 not given."""
+    return [
+        ClassIssues(
+            name=name,
+            index=j,
+            support=int(counts[j, 1]),
+            threshold=float(t[j, 1]),
+            noise_rate=_rate(calibrated[j], counts[j], 1),
+            issues_given=int(flagged.by_given[j]),
+            issues_true=int(flagged.by_suggested[j]),
+            negatives=int(counts[j, 0]),
+            threshold_negative=float(t[j, 0]),
+            noise_rate_negative=_rate(calibrated[j], counts[j], 0),
+            issues=int(flagged.by_label[j]),
+        )
+        for j, name in enumerate(labels)
+    ]
+
+
+def _top_rows(flagged: FlaggedRows, plan: Plan) -> list[IssueRow]:
+    top, classes = flagged.top, plan.classes
+    names = np.array(classes, dtype=object)
     out = []
-    for j, name in enumerate(classes):
-        n = int(counts[j])
+    for i, row in enumerate(top.rows.tolist()):
+        given, suggested = top.payload["given"][i], top.payload["suggested"][i]
+        if plan.multilabel:
+            out.append(
+                IssueRow(
+                    row=row,
+                    id=flagged.top_ids.get(row),
+                    given=names[given].tolist(),
+                    suggested=names[suggested].tolist(),
+                    p_suggested=None,
+                    quality=float(-top.keys[i]),
+                    issue_labels=names[top.payload["issue"][i]].tolist(),
+                )
+            )
+            continue
         out.append(
-            ClassIssues(
-                name=name,
-                index=j,
-                support=n,
-                threshold=float(t[j]),
-                noise_rate=1 - calibrated[j, j] / n if n else None,
-                issues_given=int(flagged.by_given[j]),
-                issues_true=int(flagged.by_suggested[j]),
+            IssueRow(
+                row=row,
+                id=flagged.top_ids.get(row),
+                given=classes[int(given)],
+                suggested=classes[int(suggested)],
+                p_suggested=float(top.payload["p_suggested"][i]),
+                quality=float(-top.keys[i]),
             )
         )
     return out
-
-
-def _top_rows(flagged: FlaggedRows, classes: tuple[str, ...]) -> list[IssueRow]:
-    top = flagged.top
-    return [
-        IssueRow(
-            row=row,
-            id=flagged.top_ids.get(row),
-            given=classes[int(top.payload["given"][i])],
-            suggested=classes[int(top.payload["suggested"][i])],
-            p_suggested=float(top.payload["p_suggested"][i]),
-            quality=float(-top.keys[i]),
-        )
-        for i, row in enumerate(top.rows.tolist())
-    ]

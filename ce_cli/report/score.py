@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from ce_cli.engine.loss_sums import LossAccumulator, LossSetup, RowTerms
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
+from ce_cli.report import classification as metrics
+from ce_cli.report.check_rules import pair_indices
 from ce_cli.report.decisions import class_set, data_shape, decide_inputs
 from ce_cli.report.groups import (
     GroupEntry,
@@ -36,6 +39,14 @@ from ce_cli.report.groups import (
     with_groups,
 )
 from ce_cli.report.pitfalls import pitfalls
+from ce_cli.report.ranking import (
+    add_auc,
+    add_auc_columns,
+    auc_setup,
+    auc_summary,
+    check_auc_budget,
+    check_auc_options,
+)
 from ce_cli.report.score_weights import label_counts, loss_params, smoothing_of
 from ce_cli.report.view import SCHEMA_VERSION, Table, View, finite_or_none
 
@@ -55,6 +66,12 @@ class ScoreOptions:
     reduction: str = Reduction.MEAN
     top: int = 10
     on_invalid: str = OnInvalid.ERROR  # error | skip
+    auc: bool = False  # --auc: exact ROC-AUC and average precision (keeps every score)
+    threshold: float | None = None  # --threshold t: positive when p ≥ t (None: 0.5 / argmax)
+    top_k_accuracy: int | None = None  # --top-k-accuracy K
+    confusion: bool = False  # --confusion: every confused pair, the whole matrix in the table
+    auc_bins: int | None = None  # --auc-bins B: from B-bin histograms, with an error bound
+    confusion_pairs: tuple[str, ...] = ()  # ce check's confusion[A,B] 'A,B': counted at any C
 
 
 @dataclass
@@ -65,6 +82,11 @@ class ClassLoss:
     mean_loss: float | None
     loss_share: float | None
     recall: float | None
+    precision: float | None = None  # tp / predicted (null when never predicted)
+    f1: float | None = None  # 2·tp / (predicted + support)
+    predicted: float | None = None  # Σ s of rows predicted as the class (multi-label: positives)
+    roc_auc: float | None = None  # one-vs-rest, with --auc / --auc-bins
+    average_precision: float | None = None
 
 
 @dataclass
@@ -96,6 +118,8 @@ class ScoreReport:
     hamming_loss: float | None = None
     normalized_cross_entropy: float | None = None
     kl_divergence: float | None = None
+    classification: dict[str, Any] | None = None  # macro-F1, kappa, MCC, confusion, …
+    show_confusion: bool = False  # --confusion: the whole matrix in the table (not in JSON)
     other_conventions: list[dict[str, Any]] = field(default_factory=list)  # {label, value}
     per_class: list[ClassLoss] = field(default_factory=list)
     top: list[TopRow] = field(default_factory=list)
@@ -107,6 +131,7 @@ class ScoreReport:
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     hard_predictions: dict[str, Any] | None = None  # y_pred vs the argmax: column, rows, agree
+    auc: dict[str, Any] | None = None  # ROC-AUC / AP (--auc, --auc-bins): report.ranking
     warnings: list[str] = field(default_factory=list)
     group_by: str | None = None
     groups: list[GroupEntry] = field(default_factory=list)
@@ -140,7 +165,9 @@ class ScoreReport:
             "hamming_loss": self.hamming_loss,
             "normalized_cross_entropy": self.normalized_cross_entropy,
             "kl_divergence": self.kl_divergence,
+            "classification": self.classification,
             "parameters": self.parameters,
+            "auc": self.auc,
             "per_class": [vars(c) for c in self.per_class],
             "top": [vars(t) for t in self.top],
             "source": self.source,
@@ -180,6 +207,8 @@ class ScoreReport:
         else:
             row["accuracy"] = self.accuracy
         row["NCE"] = self.normalized_cross_entropy
+        if self.auc is not None:
+            row["ROC-AUC"] = self.auc["roc_auc_macro"]
         return row
 
     def view(self) -> View:
@@ -198,6 +227,8 @@ class ScoreReport:
         summary.append(("NCE", self.normalized_cross_entropy))
         if self.kl_divergence is not None:
             summary.append(("KL", self.kl_divergence))
+        summary += metrics.summary_items(self.classification)
+        summary += auc_summary(self.auc, self.task)
         tables = [
             Table(
                 ["class", "index", "support", "mean loss", "loss share", "recall"],
@@ -208,10 +239,28 @@ class ScoreReport:
                 optional=("index", "loss share", "support"),
             )
         ]
+        add_auc_columns(tables[0], self.per_class, self.auc)
+        tables += self._metric_tables()
         if self.top:
             tables.append(self._top_table())
         title = f"ce score · {self.source.get('file', '')}"
-        return with_groups(View(title, summary, tables, self.warnings, self.notes), self)
+        notes = list(self.notes)
+        if self.show_confusion and (note := metrics.matrix_note(self.classification)):
+            notes.append(note)
+        return with_groups(View(title, summary, tables, self.warnings, notes), self)
+
+    def _metric_tables(self) -> list[Table]:
+        """Precision / recall / F1 per class, the most confused pairs, and with --confusion
+        the whole matrix (small class sets)."""
+        block = self.classification
+        if block is None:
+            return []
+        values = [(c.precision, c.f1, c.predicted) for c in self.per_class]
+        names = [c.name for c in self.per_class]
+        tables = [metrics.class_table(names, values, [c.recall for c in self.per_class])]
+        pairs = metrics.pair_table(block)
+        matrix = metrics.matrix_table(block) if self.show_confusion else None
+        return tables + [t for t in (pairs, matrix) if t is not None]
 
     def _top_table(self) -> Table:
         """The top-K rows: ``row`` is the 0-based position (``df.iloc[row]``); ``id`` the id
@@ -235,13 +284,18 @@ class ScoreReport:
         return Table(columns, rows, caption=caption, optional=("p_true", "predicted"))
 
     def csv_table(self) -> Table:
-        return grouped_csv(self, self._class_table())
+        table = self._class_table()
+        add_auc_columns(table, self.per_class, self.auc, csv=True)
+        return grouped_csv(self, table)
 
     def _class_table(self) -> Table:
+        columns = ["name", "index", "support", "mean_loss", "loss_share", "recall"]
+        extra = ["precision", "f1", "predicted"] if self.classification is not None else []
         return Table(
-            ["name", "index", "support", "mean_loss", "loss_share", "recall"],
+            columns + extra,
             [
                 [c.name, c.index, c.support, c.mean_loss, c.loss_share, c.recall]
+                + [getattr(c, name) for name in extra]
                 for c in self.per_class
             ],
         )
@@ -262,6 +316,9 @@ def compute_score(
     layout = dataset.layout
     classes = class_set(layout)
     setup, decided_by, notes = _setup(layout, classes, dataset.first_batch(), score, options)
+    if row_sink is not None:  # multi-label: the sink reads the (n, K) terms and decisions
+        setup = dataclasses.replace(setup, row_terms=True)
+    check_auc_budget(setup, dataset.num_rows, options.weight_col is not None)
 
     def work(acc: LossAccumulator, batch: Batch) -> None:
         terms = acc.update(batch)
@@ -312,6 +369,11 @@ def _check_options(s: ScoreOptions) -> None:
         raise CEError(f"--label-smoothing must be in [0, 1), not {s.label_smoothing}")
     if s.top < 0:
         raise CEError(f"--top must be >= 0, not {s.top}")
+    if s.threshold is not None and not 0 < s.threshold < 1:
+        raise CEError(f"--threshold must be in (0, 1), not {s.threshold}")
+    if s.top_k_accuracy is not None and s.top_k_accuracy < 1:
+        raise CEError(f"--top-k-accuracy must be >= 1, not {s.top_k_accuracy}")
+    check_auc_options(s.auc, s.auc_bins)
 
 
 def _given(score: ScoreOptions) -> dict[LossParam, bool]:
@@ -369,9 +431,13 @@ def _setup(
         focal_alpha=params.focal_alpha,
         top_k=score.top,
         on_invalid=score.on_invalid,
+        threshold=score.threshold,
+        top_k_accuracy=score.top_k_accuracy,
+        confusion_pairs=pair_indices(score.confusion_pairs, classes),
         name=name,
         file=layout.pred_file,
         columns=layout.preds.names,
+        **auc_setup(score.auc, score.auc_bins, layout.target_kind),
     )
     loss_note = _loss_note(name, str(choice.geometry), inputs)
     return setup, decided_by, [*notes, *param_notes, *smooth_notes, loss_note]
@@ -456,14 +522,19 @@ def _report(
             if s.spec.takes(LossParam.LABEL_SMOOTHING)
             else None,
         ),
-        notes=notes + ([mean_note] if mean_note else []),
+        notes=notes + ([mean_note] if mean_note else []) + metrics.notes(s, acc.metrics),
         source={"file": options.display, "labels_file": options.labels_path},
+        show_confusion=score.confusion,
     )
     _add_metrics(report, acc)
+    report.classification = metrics.classification_block(
+        acc.metrics, s, classes, all_pairs=score.confusion
+    )
     report.per_class = _per_class(acc, classes)
     report.top = _top_rows(acc, classes)
     report.warnings = pitfalls(acc, layout, classes)
     _add_hard_predictions(report, acc, layout.hard_col)
+    add_auc(report, acc.ranking, classes)
     return report
 
 
@@ -559,6 +630,7 @@ def _xlogx(p: np.ndarray) -> np.ndarray:
 def _per_class(acc: LossAccumulator, classes: tuple[str, ...]) -> list[ClassLoss]:
     rows = []
     multilabel = acc.setup.target_kind == TargetKind.MULTI_HOT
+    values = metrics.per_class_values(acc.metrics) or [(None, None, None)] * len(classes)
     for i, name in enumerate(classes):
         support = float(acc.support[i])
         loss = float(acc.class_loss[i])
@@ -571,6 +643,7 @@ def _per_class(acc: LossAccumulator, classes: tuple[str, ...]) -> list[ClassLoss
                 finite_or_none(mean),
                 finite_or_none(loss / acc.loss_sum) if acc.loss_sum else None,
                 finite_or_none(acc.class_hits[i] / support) if support else None,
+                *values[i],
             )
         )
     return rows
