@@ -8,20 +8,22 @@ machine (CPU model, cores), the load average before and after, and the date.
 
 Usage: python benchmarks/bench_pairs.py [CASE ...] [--pairs 5] [--baseline DIR] [--markdown]
        CASE: ce, kernel, multilabel, multilabel-memory, focal, wide, calibrate,
-             calibrate-torchmetrics, temperature (default: all)
+             calibrate-torchmetrics, temperature, auc, csv, temperature-torch,
+             check-bootstrap, focal-multilabel (default: all)
 --baseline DIR: compare ce with a copy of ce_cli under DIR (B = `python -m ce_cli` with
-PYTHONPATH=DIR, same arguments) instead of the peer: the before/after ratio of a change.
+DIR first on sys.path, same arguments) instead of the peer: the before/after ratio of a change.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +39,7 @@ class Case:
     what: str  # what B is
     reported: bool = False  # both print "seconds=X" as their last line: compare those
     per_value: float = 1.0  # the ratio is multiplied by this (per-value comparisons)
+    agree: Callable[[str, str], str] | None = None  # A's and B's stdout → "… agree" / "DISAGREE"
 
 
 def cases(ce: str, torch_py: str | None, tm_py: str | None) -> dict[str, Case]:
@@ -88,6 +91,74 @@ def cases(ce: str, torch_py: str | None, tm_py: str | None) -> dict[str, Case]:
             [*score, big],
             "ce score",
         ),
+        "csv": Case(
+            "csv",
+            [*score, str(DATA / "big.csv")],
+            [sys.executable, str(PEERS / "pyarrow_csv_read.py"), str(DATA / "big.csv")],
+            "pyarrow.csv.read_csv alone",
+        ),
+        "auc": Case(
+            "auc", [*score, big, "--auc"], [*score, big, "--auc-bins", "1000"], "--auc-bins 1000"
+        ),
+        **peer_cases(ce, peer),
+    }
+
+
+def compared(what: str, ce: float, peer: float, tolerance: float) -> str:
+    verdict = "agree" if abs(ce - peer) <= tolerance else "DISAGREE"
+    gap = f"|Δ| {abs(ce - peer):.2g} (≤ {tolerance:.2g}: {verdict})"
+    return f"{what}: ce {ce:.7g}, peer {peer:.7g}, {gap}"
+
+
+def temperature_agree(a: str, b: str) -> str:
+    """The fitted T: ce's JSON against the LBFGS fit (float32 torch), to 1e-4."""
+    ce_t, peer_t = json.loads(a)["temperature_fit"]["temperature"], json.loads(b)["temperature"]
+    return compared("T", ce_t, peer_t, 1e-4 * ce_t)
+
+
+def bootstrap_agree(a: str, b: str) -> str:
+    """The loss difference to 1e-6 (relative); the 95 % interval's ends to 15 % of its width
+    (ce resamples hashed row groups with Poisson weights, the peer rows: both are Monte Carlo)."""
+    ci = next(c["ci"] for c in json.loads(a)["checks"] if c["metric"] == "loss")
+    peer = json.loads(b)
+    width = ci["high"] - ci["low"]
+    parts = [compared("Δloss", ci["estimate"], peer["delta"], 1e-6 * abs(peer["delta"]))]
+    parts += [compared(end, ci[end], peer[end], 0.15 * width) for end in ("low", "high")]
+    return "; ".join(parts)
+
+
+def loss_agree(a: str, b: str) -> str:
+    """The mean loss: ce's JSON against the float32 torch script's, to 1e-5 (relative)."""
+    ce_loss, peer_loss = json.loads(a)["loss"]["mean"], json.loads(b)["loss"]
+    return compared("loss", ce_loss, peer_loss, 1e-5 * abs(peer_loss))
+
+
+def peer_cases(ce: str, peer: str) -> dict[str, Case]:
+    """Temperature fit, baseline bootstrap and sigmoid focal against scripts (issue #15)."""
+    big, big_b = str(DATA / "big.parquet"), str(DATA / "big_b.parquet")
+    ml = str(DATA / "multilabel.parquet")
+    return {
+        "temperature-torch": Case(
+            "temperature-torch",
+            [ce, "calibrate", big_b, "--fit-temperature", "--format", "json"],
+            [peer, str(PEERS / "torch_temperature.py"), big_b],
+            "torch LBFGS temperature fit",
+            agree=temperature_agree,
+        ),
+        "check-bootstrap": Case(
+            "check-bootstrap",
+            [ce, "check", big, "--baseline", big_b, "--format", "json"],
+            [peer, str(PEERS / "numpy_paired_bootstrap.py"), big, big_b],
+            "pandas+numpy paired bootstrap",
+            agree=bootstrap_agree,
+        ),
+        "focal-multilabel": Case(
+            "focal-multilabel",
+            [ce, "score", "--format", "json", ml, "--loss", "focal"],
+            [peer, str(PEERS / "torch_sigmoid_focal.py"), ml],
+            "torch sigmoid_focal_loss",
+            agree=loss_agree,
+        ),
     }
 
 
@@ -122,8 +193,10 @@ def run_case(case: Case, pairs: int) -> dict[str, object]:
     print(f"{case.name}: A = {' '.join(case.a)}", file=sys.stderr)
     print(f"{' ' * len(case.name)}  B = {' '.join(case.b)}", file=sys.stderr, flush=True)
     load_before = load()
-    run_once(case.a)
-    run_once(case.b)
+    warm_a, warm_b = run_once(case.a), run_once(case.b)
+    agreement = case.agree(warm_a[3], warm_b[3]) if case.agree else ""
+    if agreement:
+        print(f"{case.name}: {agreement}", file=sys.stderr, flush=True)
     ratios, a_s, b_s, a_peak, b_peak = [], [], [], 0.0, 0.0
     for i in range(pairs):
         order = (case.a, case.b) if i % 2 == 0 else (case.b, case.a)
@@ -145,6 +218,7 @@ def run_case(case: Case, pairs: int) -> dict[str, object]:
         "a_peak": a_peak,
         "b_peak": b_peak,
         "load": f"{load_before} → {load()}",
+        "agree": agreement,
     }
 
 
@@ -193,14 +267,23 @@ def main(argv: list[str] | None = None) -> int:
     for name in chosen:
         case = table_of[name]
         if args.baseline:
-            env_python = ["env", f"PYTHONPATH={args.baseline}", python_of(ce), "-m", "ce_cli"]
+            # DIR goes first on sys.path, ahead of the working directory that ``-m`` would put
+            # there (run from a checkout, ``-m ce_cli`` would otherwise run that checkout)
+            start = (
+                f"import runpy, sys; sys.path.insert(0, {args.baseline!r}); "
+                "runpy.run_module('ce_cli', run_name='__main__')"
+            )
+            env_python = [python_of(ce), "-c", start]
             if case.a[0] != ce:
                 continue
             case = Case(name, case.a, [*env_python, *case.a[1:]], f"ce at {args.baseline}")
         results.append(run_case(case, args.pairs))
-    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"{when}; {machine()}; {args.pairs} pairs after one warm-up; ratio = A / B per pair")
     print(table(results, args.markdown))
+    for r in results:
+        if r["agree"]:
+            print(f"{r['case']}: {r['agree']}")
     return 0
 
 

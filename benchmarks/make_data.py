@@ -11,6 +11,8 @@
                      (multi-label: a label is 1 where its logit plus N(0, 1) noise exceeds 2)
     wide10k.parquet    100,000 rows: int64 `label` (0–9,999) and `logits`, a fixed-size list of
                      10,000 float32 (the 10k-class memory case; ~3.8 GiB, row groups of 5,000)
+    big_b.parquet    1,000,000 rows: big.parquet's labels, logits 1.5·z + N(0, 0.5²) — another,
+                     overconfident model on the same rows (ce check --baseline, temperature fit)
 
 Rows are produced in blocks of 125,000 (one Parquet row group each); block i is drawn
 from its own generator seeded with (SEED, i), so block i is the same in every file and
@@ -22,7 +24,7 @@ CTR rows come in blocks of 625,000 (four row groups per shard) from generators s
 model's logit z + N(0, 0.7²) (NCE ≈ 0.90). The shards are written to ctr.tmp/ and renamed.
 
 Usage: python benchmarks/make_data.py [--force] [--out DIR]
-       [--only big,csv,big4x,ctr,wide,multilabel]
+       [--only big,csv,big4x,ctr,wide,multilabel,big_b]
 """
 
 from __future__ import annotations
@@ -156,8 +158,15 @@ def multilabel_blocks(total_rows: int) -> Iterator[pa.Table]:
         yield pa.table(columns)
 
 
-def write_blocks(path: Path, tables: Iterable[pa.Table], row_group_size: int, force: bool) -> None:
-    """Write ``tables`` as one snappy Parquet file through a temp file (kept if it exists)."""
+def write_blocks(
+    path: Path,
+    tables: Iterable[pa.Table],
+    row_group_size: int,
+    force: bool,
+    dictionary: list[str] | None = None,
+) -> None:
+    """Write ``tables`` as one snappy Parquet file through a temp file (kept if it exists);
+    ``dictionary``: the only columns dictionary-encoded (None: pyarrow's default, every one)."""
     if path.exists() and not force:
         print(f"{path}: exists, kept (--force to regenerate)")
         return
@@ -167,7 +176,12 @@ def write_blocks(path: Path, tables: Iterable[pa.Table], row_group_size: int, fo
     try:
         for table in tables:
             if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, compression="snappy")
+                writer = pq.ParquetWriter(
+                    tmp,
+                    table.schema,
+                    compression="snappy",
+                    use_dictionary=True if dictionary is None else dictionary,
+                )
             writer.write_table(table, row_group_size=row_group_size)
     finally:
         if writer is not None:
@@ -177,8 +191,25 @@ def write_blocks(path: Path, tables: Iterable[pa.Table], row_group_size: int, fo
     print(f"{path}: {size:,.0f} MiB, {time.perf_counter() - start:.1f} s")
 
 
+def big_b_blocks(total_rows: int) -> Iterator[pa.Table]:
+    """big.parquet's rows as scored by another, overconfident model: the same labels, logits
+    1.5·z + N(0, 0.5²) (float32), noise from default_rng([SEED, 4, block])."""
+    for index, table in enumerate(blocks(total_rows)):
+        rng = np.random.default_rng([SEED, 4, index])
+        columns = {"label": table.column("label")}
+        for c in range(NUM_CLASSES):
+            z = table.column(f"logit_{c}").to_numpy()
+            noise = rng.standard_normal(len(z), dtype=np.float32)
+            columns[f"logit_{c}"] = pa.array(np.float32(1.5) * z + np.float32(0.5) * noise)
+        yield pa.table(columns)
+
+
 def make_multilabel(path: Path, force: bool) -> None:
-    write_blocks(path, multilabel_blocks(FILES["big.parquet"]), BLOCK_ROWS, force)
+    # written as big.parquet is: a dictionary for the labels only. Float logits in a dictionary
+    # (pyarrow's default) fall back to plain pages after a 1 MiB dictionary page, and decoding
+    # those takes twice the reader memory of plain pages (pool peak 207 vs 94 MiB).
+    labels = [f"label_{c}" for c in range(NUM_CLASSES)]
+    write_blocks(path, multilabel_blocks(FILES["big.parquet"]), BLOCK_ROWS, force, labels)
 
 
 def make_wide_block(index: int) -> pa.Table:
@@ -206,12 +237,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="big,csv,big4x,ctr",
-        help="comma list of: big, csv, big4x, ctr, wide, multilabel",
+        help="comma list of: big, csv, big4x, ctr, wide, multilabel, big_b",
     )
     args = parser.parse_args(argv)
     only = {x.strip() for x in args.only.split(",") if x.strip()}
     keys = {"big.parquet": "big", "big.csv": "csv", "big4x.parquet": "big4x"}
-    if unknown := only - {*keys.values(), "ctr", "wide", "multilabel"}:
+    if unknown := only - {*keys.values(), "ctr", "wide", "multilabel", "big_b"}:
         parser.error(f"unknown --only value(s): {', '.join(sorted(unknown))}")
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -240,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         make_wide(args.out / WIDE_NAME, args.force)
     if "multilabel" in only:
         make_multilabel(args.out / "multilabel.parquet", args.force)
+    if "big_b" in only:
+        big_b = big_b_blocks(FILES["big.parquet"])
+        write_blocks(args.out / "big_b.parquet", big_b, BLOCK_ROWS, args.force, ["label"])
     return 0
 
 

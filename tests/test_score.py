@@ -275,6 +275,22 @@ def test_probabilities_passed_as_logits_warn(tmp_path: Path) -> None:
     assert any("look like probabilities" in w and "--inputs probs" in w for w in warnings)
 
 
+def test_classes_with_no_rows_are_listed_shortened(tmp_path: Path) -> None:
+    """50 classes, rows only in 0 and 1: the warning names 20 empty classes and counts the rest."""
+    logits = np.zeros((4, 50))
+    path = write_parquet(
+        tmp_path / "wide.parquet",
+        label=["c0", "c1", "c0", "c1"],
+        **{f"logit_c{j}": logits[:, j] for j in range(50)},
+    )
+    (warning,) = [w for w in score(path)["warnings"] if "classes with no rows" in w]
+    assert warning == (
+        "classes with no rows: "
+        + ", ".join(f"c{j}" for j in range(2, 22))
+        + ", … (28 more) (their recall is undefined)"
+    )
+
+
 def test_double_sigmoid_and_inverted_scores_warn(tmp_path: Path) -> None:
     df = pd.read_csv(sample("binary.csv"))
     twice = 1 / (1 + np.exp(-1 / (1 + np.exp(-df["logit"].to_numpy()))))

@@ -59,6 +59,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -84,6 +85,7 @@ BETA_BOUNDS = (math.exp(-10.0), math.exp(10.0))
 """``fit_temperature`` keeps ``β = 1/T`` in these bounds (scikit-learn's ``log β ∈ (-10, 10)``)."""
 
 _BLOCK_ELEMENTS = 1 << 18  # row blocks of about this many float64 elements (2 MiB)
+_NLL_BLOCK_ELEMENTS = 1 << 16  # the fit's class-major blocks (512 KiB: they stay in L2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,14 +183,16 @@ def uniform_edges(n_bins: int) -> F64:
     return np.linspace(0.0, 1.0, _check_n_bins(n_bins) + 1)
 
 
-def uniform_bin_index(confidence: F64, n_bins: int) -> NDArray[np.intp]:
+def uniform_bin_index(confidence: F64, n_bins: int, edges: F64 | None = None) -> NDArray[np.intp]:
     """Bin of each confidence under ``I_1 = [0, e_1]``, ``I_m = (e_{m-1}, e_m]`` (0-based index).
 
     Identical to ``numpy.searchsorted(edges[1:-1], c, side='left')`` (scikit-learn's
     ``calibration_curve``), computed as ``ceil(c·M) - 1`` plus a one-step fix against the exact
-    edges. ``c`` must already lie in [0, 1].
+    edges (``uniform_edges(n_bins)``, which a caller binning many blocks may pass). ``c`` must
+    already lie in [0, 1].
     """
-    edges = uniform_edges(n_bins)
+    if edges is None:
+        edges = uniform_edges(n_bins)
     idx = np.ceil(confidence * n_bins).astype(np.intp)
     idx -= 1
     np.clip(idx, 0, n_bins - 1, out=idx)
@@ -548,6 +552,15 @@ class ClasswiseCalibrationAccumulator:
             ys = np.bincount(flat, weights=y if we is None else y * we, minlength=size)
         self.correct_sum += ys.reshape(self.weight.shape)
 
+    def add_sums(self, count: I64, weight: F64, conf_sum: F64, correct_sum: F64) -> None:
+        """Add ``(C, M)`` bin sums computed elsewhere (``softmax_calibration``'s fused pass)."""
+        if count.shape != self.count.shape:
+            raise ValueError(f"cannot add classwise bins {count.shape} to {self.count.shape}")
+        self.count += count
+        self.weight += weight
+        self.confidence_sum += conf_sum
+        self.correct_sum += correct_sum
+
     def merge(self, other: ClasswiseCalibrationAccumulator) -> ClasswiseCalibrationAccumulator:
         """Add ``other``'s state into this one; returns ``self``."""
         if self.count.shape != other.count.shape:
@@ -859,28 +872,35 @@ class AccuracyAccumulator(_WeightedMean):
 def _softmax_nll_sums(
     x: NDArray[Any], target: NDArray[np.intp], w: F64 | None, beta: float
 ) -> tuple[float, float, float]:
-    """``(Σ w·ℓ, Σ w·ℓ', Σ w·ℓ'')`` at ``β`` for softmax rows, by row blocks.
+    """``(Σ w·ℓ, Σ w·ℓ', Σ w·ℓ'')`` at ``β`` for softmax rows, by class-major row blocks.
 
     With ``d = z - max_j z_j`` (so ``d ≤ 0``) and ``p = softmax(β·d)``:
     ``ℓ = log Σ_j exp(β·d_j) - β·d_y`` (= ``logsumexp(βz) - β·z_y``),
-    ``ℓ' = E_p[d] - d_y`` and ``ℓ'' = Var_p[d] = E_p[d²] - E_p[d]² ≥ 0``.
+    ``ℓ' = E_p[d] - d_y`` and ``ℓ'' = Var_p[d] = E_p[d²] - E_p[d]² ≥ 0``. A block is held
+    ``(C, rows)`` in float64 (a plain converting copy of column-major batches), so every sum
+    over the classes runs along long contiguous rows.
     """
     n, n_classes = x.shape
-    rows = max(1, min(n, _BLOCK_ELEMENTS // max(n_classes, 1)))
-    d_buf, e_buf = np.empty((rows, n_classes)), np.empty((rows, n_classes))
+    rows = max(1, min(n, max(64, _NLL_BLOCK_ELEMENTS // max(n_classes, 1))))
+    d_buf, e_buf = np.empty((n_classes, rows)), np.empty((n_classes, rows))
+    cols = np.arange(rows)
     loss = grad = hess = 0.0
-    for sl in _row_blocks(n, n_classes):
-        xb = x[sl]
-        m = xb.shape[0]
-        d, e = d_buf[:m], e_buf[:m]
-        np.subtract(xb, xb.max(axis=1, keepdims=True), out=d, dtype=np.float64)
-        d_y = d[np.arange(m), target[sl]]
-        np.multiply(d, beta, out=e)
-        np.exp(e, out=e)
-        s0 = e.sum(axis=1)
+    for start in range(0, n, rows):
+        sl = slice(start, min(start + rows, n))
+        m = sl.stop - start
+        d, e = d_buf[:, :m], e_buf[:, :m]
+        np.copyto(d, x[sl].T)
+        d -= d.max(axis=0)
+        d_y = d[target[sl], cols[:m]]
+        if beta == 1.0:
+            np.exp(d, out=e)
+        else:
+            np.multiply(d, beta, out=e)
+            np.exp(e, out=e)
+        s0 = e.sum(axis=0)
         e *= d
-        mean = e.sum(axis=1) / s0
-        var = np.einsum("nc,nc->n", e, d) / s0 - mean * mean
+        mean = e.sum(axis=0) / s0
+        var = np.einsum("cn,cn->n", e, d) / s0 - mean * mean
         np.maximum(var, 0.0, out=var)
         wb = None if w is None else w[sl]
         loss += _sum(np.log(s0) - beta * d_y, wb)
@@ -966,6 +986,18 @@ class TemperatureAccumulator:
         self.grad += sums[1]
         self.hess += sums[2]
 
+    def add_rows(
+        self, kind: str, loss: F64, grad: F64, hess: F64, weight: F64 | None = None
+    ) -> None:
+        """Add rows whose terms ``ℓ``, ``ℓ'``, ``ℓ''`` at this ``β`` were computed elsewhere
+        (``softmax_calibration`` with ``derivatives``)."""
+        self._set_kind(kind)
+        self.n_rows += loss.shape[0]
+        self.weight += float(loss.shape[0]) if weight is None else float(weight.sum())
+        self.loss += _sum(loss, weight)
+        self.grad += _sum(grad, weight)
+        self.hess += _sum(hess, weight)
+
     def merge(self, other: TemperatureAccumulator) -> TemperatureAccumulator:
         """Add ``other``'s sums (same ``β``, same kind) into this one; returns ``self``."""
         if other.beta != self.beta:
@@ -1014,10 +1046,27 @@ class TemperatureFit:
 Batches = Iterable[tuple[Any, ...]]
 
 
-def _nll_pass(make_batches: Callable[[], Batches], beta: float) -> TemperatureStats:
+Mapper = Callable[[Callable[[tuple[Any, ...]], "TemperatureAccumulator"], Batches], Iterable[Any]]
+
+
+BatchSums = Callable[[tuple[Any, ...]], "TemperatureAccumulator"]
+
+
+def _batch_sums(beta: float, batch: tuple[Any, ...]) -> TemperatureAccumulator:
     acc = TemperatureAccumulator(beta)
-    for batch in make_batches():
-        acc.update(*batch)
+    acc.update(*batch[:3])
+    return acc
+
+
+def _nll_pass(
+    make_batches: Callable[[], Batches], beta: float, mapper: Mapper, sums: BatchSums | None
+) -> TemperatureStats:
+    """One pass at ``β``: each batch's sums (``mapper`` may compute them on threads; ``sums``,
+    when given, instead of ``TemperatureAccumulator.update``), added in batch order — the same
+    floats as one accumulator fed batch by batch."""
+    acc = TemperatureAccumulator(beta)
+    for part in mapper(sums or partial(_batch_sums, beta), make_batches()):
+        acc.merge(part)
     return acc.compute()
 
 
@@ -1100,6 +1149,8 @@ def fit_temperature(
     tol: float = 1e-8,
     max_passes: int = 30,
     beta_bounds: tuple[float, float] = BETA_BOUNDS,
+    mapper: Mapper = map,
+    first_sums: BatchSums | None = None,
 ) -> TemperatureFit:
     """Fit ``T`` by minimising the mean NLL ``L(β)``, ``β = 1/T``, in bounded memory.
 
@@ -1109,8 +1160,12 @@ def fit_temperature(
     ``β - L'/L''`` of ``_next_beta``. Because ``L`` is convex, the sign of ``L'`` brackets the
     minimiser, so the iteration cannot diverge and stays in ``beta_bounds`` (default
     ``e^±10``, scikit-learn's). It stops when ``|Δβ| < tol``, or after ``max_passes``. The first
-    pass is at ``T = 1``. If ``L`` still decreases at a bound (e.g. every row correct and
-    separable: ``T → 0``) the fit stops there with ``converged=False`` and a warning.
+    pass is at ``T = 1``. ``mapper`` (``map``-like, results in order) computes each batch's
+    sums, e.g. on threads (``engine.ordered_map``); ``first_sums(batch)``, when given, makes
+    the first pass's sums at ``β = 1`` (a ``TemperatureAccumulator``; e.g. from a pass that
+    computes more). Elements of a batch after the third are ignored. If ``L`` still decreases
+    at a bound (e.g. every row correct and separable: ``T → 0``) the fit stops there with
+    ``converged=False`` and a warning.
     """
     lo, hi = float(beta_bounds[0]), float(beta_bounds[1])
     if not 0.0 < lo <= 1.0 <= hi < math.inf:
@@ -1119,7 +1174,8 @@ def fit_temperature(
     history: list[TemperatureStats] = []
     beta: float | None = 1.0
     while beta is not None and len(history) < max_passes:
-        history.append(_nll_pass(make_batches, beta))
+        sums = first_sums if not history else None
+        history.append(_nll_pass(make_batches, beta, mapper, sums))
         beta = search.next_beta(beta, history[-1])
     if beta is not None:
         search.warnings.append(f"no convergence to |Δβ| < {tol:g} in {max_passes} passes")

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -47,7 +47,12 @@ EPS = float(np.finfo(np.float64).eps)
 """Probability clip for float64 inputs (2.22e-16): a per-row loss is at most -log(EPS) = 36.04."""
 
 BLOCK_ELEMENTS = 1 << 18
-"""``ce_index_rows`` works on row blocks of about this many float64 elements (2 MiB)."""
+"""``log_softmax`` works on row blocks of about this many float64 elements (2 MiB)."""
+
+CE_BLOCK_ELEMENTS = 1 << 16
+"""``ce_index_rows`` works on row blocks of about this many float64 elements (512 KiB): the block
+and its argmax scratch stay in L2 through the kernel's passes (measured on 1M × 100 float32,
+F-order: 3.7 ns per value against 4.4 with 2 MiB blocks)."""
 
 CLASS_MAJOR_MAX_CLASSES = 64
 """Up to this many classes (or for input that is not C-contiguous) ``ce_index_rows`` holds a
@@ -322,7 +327,7 @@ def ce_terms(
 
 
 def _block_rows(n_classes: int) -> int:
-    return int(min(1 << 16, max(64, BLOCK_ELEMENTS // max(n_classes, 1))))
+    return int(min(1 << 16, max(64, CE_BLOCK_ELEMENTS // max(n_classes, 1))))
 
 
 class _FirstMax:
@@ -361,7 +366,7 @@ def ce_index_rows(
     ``loss_n = (1-ε)·w_{y_n}·(lse_n - x_{n,y_n}/T) + (ε/C)·Σ_c w_c·(lse_n - x_{n,c}/T)``,
     ``lse_n = log Σ_c exp(x_{n,c}/T)``, ``denom_n = w_{y_n}``.
 
-    Works through cache-sized row blocks (``block_rows``, default about 2**18 / C rows): each
+    Works through cache-sized row blocks (``block_rows``, default about 2**16 / C rows): each
     block is converted once into a reused float64 buffer (class-major for C <= 64 or input
     that is not C-contiguous), so float16/32/64 input in C or Fortran order costs no
     whole-array temporaries. ``argmax_out`` (int64, shape (n,)), when given, receives
@@ -537,47 +542,87 @@ def binary_logit_elements(logits: ArrayLike, target: ArrayLike) -> tuple[F64, ND
     return loss, positive
 
 
+def binary_logit_terms(logits: ArrayLike, truth: ArrayLike, fortran: bool = False) -> F64:
+    """``binary_logit_elements``' loss for 0/1 targets given as booleans (``truth``: y = 1), in
+    fewer passes and without its decision: ``max(z, 0) − [y]·z + log1p(exp(−|z|))``.
+
+    Bit for bit the same terms: ``max(z, 0) − z`` is ``max(−z, 0)`` exactly for y = 1, so the
+    exact part equals ``max(u, 0)`` with ``u = (1 − 2y)·z``, and ``log1p(e)`` is added last as
+    there (a zero's sign, the only difference, is lost in that sum). No chunking: callers pass
+    cache-sized blocks (``engine.multilabel_sums``). The result is column-major when
+    ``fortran`` (as ``binary_logit_elements`` lays out column-major input), else row-major.
+    """
+    z = _float_array(logits, "logits")
+    t = np.asarray(truth)
+    if t.shape != z.shape or t.dtype != np.bool_:
+        raise ValueError(f"truth must be a boolean array of shape {z.shape}")
+    order: Literal["C", "F"] = "F" if fortran else "C"
+    loss = np.empty(z.shape, order=order)
+    e = np.empty(z.shape, order=order)
+    np.abs(z, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e = exp(-|z|)
+    np.log1p(e, out=e)
+    np.maximum(z, 0.0, out=loss)
+    np.subtract(loss, z, out=loss, where=t)  # y = 1: max(z, 0) − z = max(−z, 0)
+    loss += e
+    return loss
+
+
 def _logit_rows(
     logits: ArrayLike, target: ArrayLike, want_p_true: bool
 ) -> tuple[F64, F64 | None, NDArray[np.bool_]]:
+    z = _float_array(logits, "logits")
     y = np.asarray(target)
-    if y.size and not _is_binary(y):
+    if y.shape != z.shape:
+        raise ValueError(f"target shape {y.shape} != input shape {z.shape}")
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"target must be numeric, got dtype {y.dtype}")
+    if y.dtype.kind in "iu" and y.size and not (y.min() >= 0 and y.max() <= 1):
         raise ValueError("binary targets must be 0 or 1")
-    z, y, shape = _elementwise_pair(logits, y)
+    shape = z.shape
+    z, y = np.atleast_1d(z), np.atleast_1d(y)
     if z.ndim == 2 and z.flags.f_contiguous and not z.flags.c_contiguous:
         # (n, K) stacked column by column: chunk its transpose, so every chunk is contiguous
         loss_t, p_true_t, positive_t = _logit_rows(z.T, y.T, want_p_true)
         return loss_t.T, None if p_true_t is None else p_true_t.T, positive_t.T
     loss = np.empty(z.shape)
     p_true = np.empty(z.shape) if want_p_true else None
+    positive = np.empty(z.shape, dtype=bool)
     for sl, (u, e) in _chunks(z.shape, 2):
-        lo = loss[sl]
-        np.multiply(y[sl], -2.0, out=e)
-        e += 1.0
-        np.multiply(z[sl], e, out=u)  # u = ±z, exact
-        np.abs(u, out=e)
-        np.negative(e, out=e)
-        np.exp(e, out=e)  # e = exp(-|z|)
-        np.log1p(e, out=e)
-        np.maximum(u, 0.0, out=lo)
-        lo += e
+        _logit_chunk(z[sl], y[sl], u, e, loss[sl], positive[sl])
         if p_true is not None:
-            np.negative(lo, out=p_true[sl])
+            np.negative(loss[sl], out=p_true[sl])
             np.exp(p_true[sl], out=p_true[sl])
-    positive = z > 0.0
-    near = np.nonzero(np.abs(z) < SIGMOID_HALF_BAND)  # any shape: (n,) or (n, K)
-    if near[0].size:
-        log_p, _ = log_sigmoid_pair(z[near])
-        positive[near] = np.exp(log_p) > 0.5
     p_out = None if p_true is None else p_true.reshape(shape)
     return loss.reshape(shape), p_out, positive.reshape(shape)
 
 
-def _is_binary(y: NDArray[Any]) -> bool:
-    """Every value 0 or 1 (for integers: two reductions instead of two comparisons)."""
-    if y.dtype.kind in "biu":
-        return bool(y.min() >= 0 and y.max() <= 1)
-    return bool(np.all((y == 0) | (y == 1)))
+def _logit_chunk(
+    z: NDArray[Any], y: NDArray[Any], u: F64, e: F64, loss: F64, positive: NDArray[np.bool_]
+) -> None:
+    """``_logit_rows`` on one chunk, in place: ``loss = max(u, 0) + log1p(exp(-|z|))`` with
+    ``u = (1 - 2y)·z``, and ``positive``; ``u`` and ``e`` are scratch of the chunk's shape.
+    z goes to float64 once (a copy), then every pass runs on float64 of one dtype."""
+    if y.dtype.kind == "f" and not bool(np.all((y == 0) | (y == 1))):
+        raise ValueError("binary targets must be 0 or 1")
+    np.copyto(e, y)
+    e *= -2.0
+    e += 1.0  # 1 - 2y = ±1
+    np.copyto(u, z)
+    np.greater(u, 0.0, out=positive)
+    u *= e  # u = ±z, exact
+    np.abs(u, out=e)
+    near_half = e < SIGMOID_HALF_BAND
+    if near_half.any():  # σ(z) rounds to 1/2 for tiny z > 0
+        near = np.nonzero(near_half)
+        log_p, _ = log_sigmoid_pair(z[near])
+        positive[near] = np.exp(log_p) > 0.5
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # e = exp(-|z|)
+    np.log1p(e, out=e)
+    np.maximum(u, 0.0, out=loss)
+    loss += e
 
 
 def bce_terms_from_probs(
@@ -941,6 +986,7 @@ def log_loss(
 
 __all__ = [
     "BLOCK_ELEMENTS",
+    "CE_BLOCK_ELEMENTS",
     "CHUNK_ELEMENTS",
     "CLASS_MAJOR_MAX_CLASSES",
     "EPS",

@@ -12,6 +12,12 @@ geometry is ``core.loss_table.LOSSES``):
 A temperature T divides logits; probabilities become logits first (softmax: log p, then a
 log-softmax of log p / T; sigmoid: logit(p) / T), so T applies to both.
 
+Beside the loss, ``metrics`` (``engine.metric_sums.ClassificationSums``) adds the sums of the
+classification metrics (confusion matrix, top-k hits, per-label counts; none for soft targets).
+The prediction is the argmax for K ≥ 2 softmax columns (with ``--threshold`` and two columns:
+class 1 when p_1 ≥ t); for one column and for multi-label, positive when σ(z/T) ≥ t, i.e.
+z/T ≥ logit(t) (exactly z ≥ 0 at t = 1/2), or p ≥ t for probabilities.
+
 Reductions, with sample weights s_n (1 without ``--weight-col``) read as replication counts:
   mean = Σ s·l / Σ s·d, where d = w_{y_n} for ``ce`` with index targets (PyTorch's weighted
   mean) and d = 1 per element otherwise (BCE: N·K elements; focal: elements or rows);
@@ -24,6 +30,7 @@ weight is not 1 (``n_reweighted``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +41,9 @@ from ce_cli.core.errors import CEError
 from ce_cli.core.loss_table import LOSSES, LossParams, LossSpec
 from ce_cli.core.topk import TopK
 from ce_cli.core.vocab import Geometry, InputKind, Loss, OnInvalid, TargetKind
+from ce_cli.engine.metric_sums import ClassificationSums
+from ce_cli.engine.multilabel_sums import LabelRule, label_block_sums
+from ce_cli.engine.ranking_sums import RankingSums
 from ce_cli.io.batch import Batch
 
 ON_SIMPLEX_TOL = 1e-6  # per column: a row of logits "sums to 1" within this × K
@@ -58,9 +68,15 @@ class LossSetup:
     focal_alpha: float | None = 0.25  # sigmoid focal: weight of positives
     top_k: int = 10
     on_invalid: str = OnInvalid.ERROR  # error | skip
+    threshold: float | None = None  # --threshold t (None: not given, 0.5 where one is used)
+    top_k_accuracy: int | None = None  # --top-k-accuracy K
+    confusion_pairs: tuple[tuple[int, int], ...] = ()  # (true, predicted) pairs ce check names
     name: str = ""  # the loss as reported: what the user asked for (ce on one column is BCE)
     file: str = ""  # the predictions file and columns, for messages
     columns: tuple[str, ...] = ()
+    auc: str | None = None  # ROC-AUC / AP: exact | binned (``vocab.AucMethod``) | None
+    auc_bins: int | None = None  # bins of ``binned``
+    row_terms: bool = False  # keep multi-label (n, K) terms and decisions per batch (a row sink)
 
     @property
     def spec(self) -> LossSpec:
@@ -75,6 +91,33 @@ class LossSetup:
             label_smoothing=self.label_smoothing,
             gamma=self.gamma,
             focal_alpha=self.focal_alpha,
+        )
+
+    @property
+    def decision_threshold(self) -> float:
+        """t of the decision p ≥ t (binary one column, multi-label): --threshold, else 1/2."""
+        return 0.5 if self.threshold is None else self.threshold
+
+    @property
+    def logit_cut(self) -> float:
+        """logit(t) = log t − log(1 − t): σ(z) ≥ t ⇔ z ≥ logit(t), exactly 0 for t = 1/2."""
+        t = self.decision_threshold
+        return 0.0 if t == 0.5 else math.log(t) - math.log1p(-t)
+
+    @property
+    def cut(self) -> np.float64:
+        """``logit_cut`` as a float64 scalar: float32 predictions compare in float64 (numpy
+        would round a Python float to float32 first)."""
+        return np.float64(self.logit_cut)
+
+    @property
+    def thresholds_two_columns(self) -> bool:
+        """Two softmax columns and index targets with --threshold: class 1 when p_1 ≥ t."""
+        return (
+            self.threshold is not None
+            and self.geometry == Geometry.SOFTMAX
+            and self.n_cols == 2
+            and self.target_kind == TargetKind.INDEX
         )
 
     @property
@@ -98,6 +141,9 @@ class RowTerms:
     predicted: np.ndarray  # class index (single-label) or -1
     p_true: np.ndarray  # probability of the true class (NaN where undefined)
     elements: np.ndarray | None = None  # sigmoid geometry: per-class terms (n, K)
+    decision: np.ndarray | None = None  # multi-label: (n, K) bool, predicted positive (p ≥ t)
+    truth: np.ndarray | None = None  # multi-label: (n, K) bool, labelled positive
+    worst_of: Callable[[np.ndarray], np.ndarray] | None = None  # positions → worst label
     batch_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
@@ -123,11 +169,12 @@ class SigmoidElements:
     prob: np.ndarray  # (n, K) σ(z) or p; logits and index targets: the true value's σ;
     # logits and multi-hot targets: empty (only ``positive`` is used)
     y: np.ndarray  # (n, K) float 0/1 (or soft) targets
-    positive: np.ndarray | None = None  # (n, K) σ(z) > 1/2, when known without ``prob``
+    positive: np.ndarray | None = None  # (n, K) z/T ≥ logit(t) for logits
+    threshold: float = 0.5  # t: probabilities are positive when p ≥ t
 
     def decision(self) -> np.ndarray:
-        """σ(z) > 1/2 (or p > 1/2) per element."""
-        return self.prob > 0.5 if self.positive is None else self.positive
+        """The decision per element: σ(z/T) ≥ t, i.e. z/T ≥ logit(t) (logits), or p ≥ t."""
+        return self.prob >= self.threshold if self.positive is None else self.positive
 
 
 class LossAccumulator:
@@ -167,6 +214,8 @@ class LossAccumulator:
         self.neg_score = np.zeros(2)
         self.top = TopK(setup.top_k)
         self.top_ids: dict[int, Any] = {}
+        self.ranking = None if setup.auc is None else ranking_sums(setup)
+        self.metrics = classification_sums(setup)
 
     # ------------------------------------------------------------------ update
     def update(self, batch: Batch) -> RowTerms | None:
@@ -188,9 +237,13 @@ class LossAccumulator:
         self.n_used += positions.size
         self._check_range(preds, batch, positions)
         self.pred_min, self.pred_max = min(self.pred_min, low), max(self.pred_max, high)
+        if self.ranking is not None:
+            self.ranking.update(batch.row_start, preds, target, weight)
         unit = low >= 0 and high <= 1  # every value could be a probability
         if s.geometry == Geometry.SOFTMAX:
             terms = self._softmax(preds, target, weight, unit)
+        elif s.target_kind == TargetKind.MULTI_HOT and s.inputs == InputKind.LOGITS:
+            terms = self._multilabel_logits(preds, target, weight, unit)
         elif s.n_cols == 1 and s.inputs == InputKind.LOGITS and s.target_kind == TargetKind.INDEX:
             terms = self._binary_logits(preds, target, weight)
         else:
@@ -265,13 +318,30 @@ class LossAccumulator:
         else:
             rows = self._index_rows(preds, target)
         ones = np.ones(preds.shape[0]) if weight is None else weight
-        predicted = row_argmax(preds) if rows.predicted is None else rows.predicted
+        if s.thresholds_two_columns:
+            predicted = self._two_column_decision(preds)
+        else:
+            predicted = row_argmax(preds) if rows.predicted is None else rows.predicted
         self._add_rows(rows, predicted, ones, weight)
+        if self.metrics is not None:
+            self.metrics.add_labels(rows.label, predicted, weight)
+            self.metrics.add_top_k(preds, rows.label, weight)
         if s.target_kind == TargetKind.SOFT:
             self.prior += ones @ target
         else:
             self.prior += np.bincount(rows.label, weights=ones, minlength=s.n_classes)
         return RowTerms(np.empty(0), rows.loss, rows.label, predicted, rows.p_true)
+
+    def _two_column_decision(self, preds: np.ndarray) -> np.ndarray:
+        """Class 1 where its probability p_1 ≥ t: the given p_1 for probabilities (T = 1),
+        else softmax(x / T)_1 ≥ t ⇔ (x_1 − x_0) / T ≥ logit(t), with x = z or log clip(p)."""
+        s = self.setup
+        if s.inputs == InputKind.PROBS and s.temperature == 1:
+            return (preds[:, 1] >= np.float64(s.decision_threshold)).astype(np.int64)
+        x = preds.astype(np.float64)
+        if s.inputs == InputKind.PROBS:
+            x = np.log(np.clip(x, losses.EPS, 1 - losses.EPS))
+        return ((x[:, 1] - x[:, 0]) / s.temperature >= s.logit_cut).astype(np.int64)
 
     def _log_probs(self, preds: np.ndarray) -> np.ndarray:
         """log q (n, C) in float64: log-softmax of z / T, or of log clip(p) / T for probs."""
@@ -361,32 +431,90 @@ class LossAccumulator:
             elements = self._elements_from_probs(preds, y)
         ones = np.ones(n) if weight is None else weight
         self._add_elements(elements, ones, weight)
+        terms = elements.terms
         if s.target_kind == TargetKind.MULTI_HOT:
             label = predicted = np.full(n, -1)
+            decision, truth = self._add_multilabel(elements, ones, weight)
             p_true = np.full(n, np.nan)
-            self._add_multilabel(elements, ones, weight)
-        else:
-            label, predicted, p_true = self._add_single_label(preds, target, elements, ones, weight)
-        terms = elements.terms
+            return RowTerms(
+                np.empty(0), terms.mean(axis=1), label, predicted, p_true, terms, decision, truth
+            )
+        label, predicted, p_true = self._add_single_label(preds, target, elements, ones, weight)
         return RowTerms(np.empty(0), terms.mean(axis=1), label, predicted, p_true, elements=terms)
+
+    def _multilabel_logits(
+        self, preds: np.ndarray, y: np.ndarray, weight: np.ndarray | None, unit: bool
+    ) -> RowTerms:
+        """Multi-hot targets on logits: ``_sigmoid``'s sums and terms, by row blocks
+        (``multilabel_sums``); the (n, K) terms and decisions only when ``setup.row_terms``."""
+        s = self.setup
+        n, k = preds.shape
+        if k > 1 and unit:
+            self._count_on_simplex(preds)
+        rule = self._label_rule()
+        m = label_block_sums(preds, y, weight, rule, keep=s.row_terms)
+        ones = np.ones(n) if weight is None else weight
+        mass = float(ones.sum())
+        self.sample_mass += mass
+        self.loss_sum += self._sample(m.row_terms, weight)
+        self.denom_sum += mass * k
+        self.weight_mass += self._sample(m.row_omega, weight)
+        self.plain_sum += self._sample(m.row_plain, weight)
+        self.prior += m.positives
+        self.correct += self._sample((m.errors == 0).astype(np.float64), weight)
+        self.label_errors += self._sample(m.errors, weight)
+        self.support += m.positives
+        self.class_loss += m.class_terms
+        self.class_hits += m.hits
+        if self.metrics is not None:
+            self.metrics.add_label_sums(m.hits, m.predicted, m.positives)
+        none = np.full(n, -1)
+        return RowTerms(
+            np.empty(0),
+            m.row_terms / k,  # the row mean, as terms.mean(axis=1)
+            none,
+            none,
+            np.full(n, np.nan),
+            m.elements,
+            m.decision,
+            m.truth,
+            worst_of=lambda pick: rule.worst_labels(preds[pick], y[pick]),
+        )
+
+    def _label_rule(self) -> LabelRule:
+        """The multi-label element kernel: the plain BCE (``binary_logit_elements``, one exp
+        per element), and the loss's own terms when they differ (weights, smoothing, focal)."""
+        s = self.setup
+        spec, params = s.spec, s.params
+        assert spec.elements is not None
+        elements = spec.elements
+
+        def kernel(
+            z: np.ndarray, y: np.ndarray, truth: np.ndarray
+        ) -> tuple[np.ndarray, np.ndarray]:
+            plain = plain_bce(z, truth)
+            return (plain, plain) if s.plain else (elements(z, y, params), plain)
+
+        return LabelRule(kernel, s.temperature, s.cut, s.class_weight, s.pos_weight, plain=s.plain)
 
     def _elements_from_logits(self, preds: np.ndarray, y: np.ndarray) -> SigmoidElements:
         """The spec's element terms on z / T, the plain BCE and σ(z / T)."""
         s = self.setup
         z = preds / s.temperature if s.temperature != 1 else preds
         assert s.spec.elements is not None
+        positive = z >= s.cut  # σ(z) ≥ t
         if s.target_kind == TargetKind.MULTI_HOT:  # 0/1 targets: one exp per element, chunked
-            plain, positive = losses.binary_logit_elements(z, y)
+            plain, _ = losses.binary_logit_elements(z, y)
             terms = plain if s.plain else s.spec.elements(z, y, s.params)
             return SigmoidElements(terms, plain, np.empty((0, 0)), y, positive)
         if s.target_kind == TargetKind.INDEX:  # one-hot: the true class's σ(z) too
-            plain, q_true, positive = losses.binary_logit_rows(z, y)
+            plain, q_true, _ = losses.binary_logit_rows(z, y)
             terms = plain if s.plain else s.spec.elements(z, y, s.params)
             return SigmoidElements(terms, plain, q_true, y, positive)
         terms = s.spec.elements(z, y, s.params)
         log_p, log_1mp = losses.log_sigmoid_pair(z)
         plain = -(y * log_p + (1 - y) * log_1mp)
-        return SigmoidElements(terms, plain, np.exp(log_p), y)
+        return SigmoidElements(terms, plain, np.exp(log_p), y, threshold=s.decision_threshold)
 
     def _elements_from_probs(self, preds: np.ndarray, y: np.ndarray) -> SigmoidElements:
         """Probabilities p: the spec's terms on clip(p); with T ≠ 1, on logit(clip(p)) / T."""
@@ -402,7 +530,7 @@ class LossAccumulator:
         terms, clipped = s.spec.elements_from_probs(preds, y, s.params)
         self.n_clipped += clipped
         plain, _ = losses.bce_terms_from_probs(preds, y, eps=losses.EPS)
-        return SigmoidElements(terms, plain, prob, y)
+        return SigmoidElements(terms, plain, prob, y, threshold=s.decision_threshold)
 
     def _add_elements(
         self, e: SigmoidElements, ones: np.ndarray, weight: np.ndarray | None
@@ -421,8 +549,9 @@ class LossAccumulator:
 
     def _add_multilabel(
         self, e: SigmoidElements, ones: np.ndarray, weight: np.ndarray | None
-    ) -> None:
-        """Subset accuracy, Hamming errors and per-label sums (support = positives)."""
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Subset accuracy, Hamming errors and per-label sums (support = positives); returns
+        the (n, K) boolean decisions and truths."""
         decision = e.decision()
         truth = e.y == 1
         errors = np.count_nonzero(decision != truth, axis=1).astype(np.float64)
@@ -430,11 +559,14 @@ class LossAccumulator:
         self.label_errors += self._sample(errors, weight)
         self.support += ones @ e.y
         self.class_loss += ones @ e.terms
-        hits = np.logical_and(decision, truth, out=truth)
+        hits = np.logical_and(decision, truth)
+        if self.metrics is not None:
+            self.metrics.add_multilabel(decision, truth, weight, hits=hits)
         if weight is None:  # counts are exact: no float products
             self.class_hits += np.count_nonzero(hits, axis=0)
         else:
             self.class_hits += ones @ hits.astype(np.float64)
+        return decision, truth
 
     def _add_single_label(
         self,
@@ -447,6 +579,10 @@ class LossAccumulator:
         """Accuracy and per-class sums of index targets; (label, predicted, p_true)."""
         n, k = e.terms.shape
         predicted = row_argmax(preds) if k > 1 else e.decision()[:, 0].astype(np.int64)
+        if self.metrics is not None:
+            self.metrics.add_labels(label, predicted, weight)
+            if k > 1:
+                self.metrics.add_top_k(preds, label, weight)
         hit = (predicted == label).astype(np.float64)
         self.correct += self._sample(hit, weight)
         c = self.setup.n_classes
@@ -468,8 +604,8 @@ class LossAccumulator:
     ) -> RowTerms:
         """One logit column z, labels y ∈ {0, 1}: ``_sigmoid``'s sums and terms, by a fused path.
 
-        The plain BCE term, p_true and the decision σ(z) > 1/2 come from one kernel
-        (``losses.binary_logit_rows``); the loss terms are those plain terms unless a class
+        The plain BCE term and p_true come from one kernel (``losses.binary_logit_rows``), the
+        decision σ(z) ≥ t from z ≥ logit(t); the loss terms are those plain terms unless a class
         weight, pos_weight, label smoothing or the loss itself (focal) changes them. The
         per-class sums are one product ``[l, hit, score(, plain)] · [s·(1 − y), s·y]ᵀ``
         (``binary_class_sums``).
@@ -478,7 +614,8 @@ class LossAccumulator:
         n = preds.shape[0]
         score = preds[:, 0]
         z = score / s.temperature if s.temperature != 1 else score
-        plain, p_true, positive = losses.binary_logit_rows(z, target)
+        plain, p_true, _ = losses.binary_logit_rows(z, target)
+        positive = z >= s.cut
         terms = plain
         if not s.plain:
             assert s.spec.elements is not None
@@ -504,6 +641,8 @@ class LossAccumulator:
         self.pos_score += [score_sum[1], support[1]]
         self.neg_score += [score_sum[0], support[0]]
         predicted = positive.astype(np.int64)
+        if self.metrics is not None:
+            self.metrics.add_labels(target, predicted, weight)
         return RowTerms(np.empty(0), terms, target, predicted, p_true, elements=terms.reshape(n, 1))
 
     def _offer_top(self, terms: RowTerms, batch: Batch) -> None:
@@ -514,6 +653,8 @@ class LossAccumulator:
         worst = np.full(pick.size, -1)
         if self.setup.target_kind == TargetKind.MULTI_HOT and terms.elements is not None:
             worst = np.argmax(terms.elements[pick], axis=1)
+        elif self.setup.target_kind == TargetKind.MULTI_HOT and terms.worst_of is not None:
+            worst = terms.worst_of(pick)
         self.top.update(
             terms.loss[pick],
             rows,
@@ -531,9 +672,11 @@ class LossAccumulator:
     # ------------------------------------------------------------------ merge
     def merge(self, other: LossAccumulator) -> LossAccumulator:
         merged = LossAccumulator(self.setup)
+        if self.ranking is not None and other.ranking is not None:
+            merged.ranking = self.ranking.merge(other.ranking)
         for name, value in vars(self).items():
-            if name in ("setup", "top", "top_ids", "first_invalid"):
-                continue
+            if name in ("setup", "top", "top_ids", "first_invalid", "metrics", "ranking"):
+                continue  # merged by their own rules, here or below
             if name == "pred_min":
                 merged.pred_min = min(self.pred_min, other.pred_min)
             elif name == "pred_max":
@@ -542,10 +685,37 @@ class LossAccumulator:
                 setattr(merged, name, value + getattr(other, name))
         firsts = [f for f in (self.first_invalid, other.first_invalid) if f is not None]
         merged.first_invalid = min(firsts) if firsts else None
+        if self.metrics is not None and other.metrics is not None:
+            merged.metrics = self.metrics.merge(other.metrics)
         merged.top = self.top.merge(other.top)
         kept = set(merged.top.rows.tolist())
         merged.top_ids = {r: v for r, v in {**self.top_ids, **other.top_ids}.items() if r in kept}
         return merged
+
+
+def classification_sums(setup: LossSetup) -> ClassificationSums | None:
+    """The classification sums this data has: none for soft targets; per label for multi-hot
+    targets; else the confusion matrix, and top-k hits when asked for with K ≥ 2 columns."""
+    if setup.target_kind == TargetKind.SOFT:
+        return None
+    multilabel = setup.target_kind == TargetKind.MULTI_HOT
+    top_k = setup.top_k_accuracy if setup.n_cols >= 2 else None
+    pairs = () if multilabel else setup.confusion_pairs
+    return ClassificationSums(setup.n_classes, multilabel=multilabel, top_k=top_k, pairs=pairs)
+
+
+def ranking_sums(setup: LossSetup) -> RankingSums:
+    """The ROC-AUC / AP store of ``--auc`` (exact) or ``--auc-bins B`` (binned)."""
+    return RankingSums(
+        str(setup.auc),
+        setup.auc_bins,
+        geometry=setup.geometry,
+        inputs=setup.inputs,
+        n_cols=setup.n_cols,
+        target_kind=setup.target_kind,
+        temperature=setup.temperature,
+        file=setup.file,
+    )
 
 
 def binary_class_sums(
@@ -572,6 +742,14 @@ def binary_class_sums(
             b *= weight[lo:hi]
         sums += v @ b.T
     return sums[0], sums[1:]
+
+
+def plain_bce(z: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``losses.binary_logit_elements``' terms (``losses.binary_logit_terms``), laid out as
+    the whole batch's would be: column-major for a block of column-major logits (numpy sums a
+    row's K terms in another order in the other layout)."""
+    fortran = z.ndim == 2 and z.shape[0] > 1 and z.strides[0] < z.strides[1]
+    return losses.binary_logit_terms(z, truth, fortran=fortran)
 
 
 def row_argmax(x: np.ndarray) -> np.ndarray:

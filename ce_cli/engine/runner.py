@@ -199,6 +199,24 @@ def accumulate_by_group(
     return result
 
 
+def accumulate_pieces(
+    dataset: Dataset,
+    make: Callable[[], A],
+    update: Callable[[Any, Batch], object],
+    options: InputOptions,
+    label: str = "reading",
+) -> A:
+    """As ``accumulate_by_group``, for an accumulator that keeps its groups itself: ``update``
+    gets ``accumulator.part(key)`` and that key's piece of every batch (``ce label-issues``:
+    each group's accumulator is made with that group's own thresholds)."""
+    group = dataset.group
+    if group is None:
+        raise ValueError("accumulate_pieces needs a dataset opened with --group-by")
+    feed = Feed(dataset.layout, dataset.read_preds, update, group)
+    result: A = _run(dataset, make, feed, options, label)
+    return result
+
+
 def _run(
     dataset: Dataset,
     make: Callable[[], Any],

@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 
 from ce_cli.core.errors import CEError
+from ce_cli.core.listing import shortened
 from ce_cli.io.formats import Source
 
 ARRAY_FORMATS = ("npy", "npz", "safetensors")
@@ -652,9 +653,7 @@ def _shape(shape: Sequence[int]) -> str:
 
 
 def _listing(members: list[Member], limit: int = 12) -> str:
-    shown = ", ".join(_clip(m.describe()) for m in members[:limit])
-    more = len(members) - limit
-    return shown + (f", … ({more} more)" if more > 0 else "")
+    return shortened([_clip(m.describe()) for m in members], limit)
 
 
 def _clip(text: str, width: int = 60) -> str:

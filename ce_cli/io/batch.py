@@ -19,6 +19,8 @@ class Batch:
       - ``"index"``: int64 class indices, shape (n,); 0 on rows that are not ``valid``;
       - ``"multi-hot"``: float64 0/1, shape (n, C);
       - ``"soft"``: float64 class probabilities, shape (n, C).
+    Targets read from K label columns are column-major (Fortran order), as ``preds`` stacked
+    from K prediction columns are: one contiguous run per column.
     ``target`` is None when the class set is still open (string labels with no class list):
     then ``label_codes``/``label_values`` hold them (``label_values[label_codes[i]]`` is row i).
     ``valid`` is False on rows left out by ``--ignore-index`` or ``--mask-col``.

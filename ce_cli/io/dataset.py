@@ -52,7 +52,9 @@ from ce_cli.io.where import Condition, RowFilter, filtered, parse
 # past 1 MiB per column array the batches leave L2, past 4 MiB malloc maps them fresh).
 # The rows are then capped by bytes: at most MAX_BATCH_BYTES per batch (values × their byte
 # width), so 10k or 100k classes hold about as much per batch as 100 do (32768 × 100 float64
-# is 26 MiB), down to MIN_WIDE_ROWS rows.
+# is 26 MiB), down to MIN_WIDE_ROWS rows. K ≥ 2 label columns count as the float64 (n, K)
+# target they are decoded to, and such a batch holds no more bytes than one with a single label
+# column would (1M × 100 multi-label: 8192 rows, ~290 MiB peak; 16384: ~370; 32768: ~540).
 BATCH_VALUES = 262144
 MIN_BATCH_ROWS, MAX_BATCH_ROWS = 32768, 131072
 MAX_BATCH_BYTES, MIN_WIDE_ROWS = 32 << 20, 16
@@ -327,15 +329,22 @@ class Dataset:
         if self.labels is not None:
             sides.append((self.labels, self._label_columns(), "labels"))
         types = [
-            src.schema.field(name).type
+            (src.schema.field(name).type, name)
             for src, wanted, side in sides
             for name in self._columns(wanted, side)[0]
         ]
-        values = sum(_values_per_row(t) for t in types)
-        row_bytes = sum(_values_per_row(t) * _value_bytes(t) for t in types)
+        values = sum(_values_per_row(t) for t, _ in types)
+        # K ≥ 2 label columns are decoded to one float64 (n, K) target: 8 bytes a value
+        matrix = set(self.label_cols) if len(self.label_cols) > 1 else set()
+        row_bytes = sum(
+            _values_per_row(t) * (8 if name in matrix else _value_bytes(t)) for t, name in types
+        )
         rows = _power_of_two_below(BATCH_VALUES // max(values, 1))
         rows = min(MAX_BATCH_ROWS, max(MIN_BATCH_ROWS, rows))
         by_bytes = _power_of_two_below(MAX_BATCH_BYTES // max(row_bytes, 1))
+        if matrix:  # no more decoded bytes than a batch of one int64 label per row would hold
+            one_label = row_bytes - 8 * len(matrix) + 8
+            by_bytes = min(by_bytes, _power_of_two_below(rows * one_label // row_bytes))
         return max(MIN_WIDE_ROWS, min(rows, by_bytes))
 
     @property

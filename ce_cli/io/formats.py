@@ -47,6 +47,7 @@ from typing import Any, BinaryIO, TypeVar
 import pyarrow as pa
 
 from ce_cli.core.errors import CEError
+from ce_cli.core.listing import shortened
 from ce_cli.io.remote import RemoteFile, is_remote_failure
 from ce_cli.io.remote import error as remote_error
 
@@ -530,10 +531,7 @@ class Source:
         names = list(self.schema.names) if columns is None else list(columns)
         for name in [*names, *(column_types or {})]:
             if self.schema.get_field_index(name) < 0:
-                shown = ", ".join(self.schema.names[:20])
-                more = len(self.schema.names) - 20
-                if more > 0:
-                    shown += f", … ({more} more)"
+                shown = shortened(self.schema.names)
                 raise CEError(f"{self.path}: no column {name!r} (columns: {shown})")
         if len(set(names)) != len(names):
             dup = next(n for n in names if names.count(n) > 1)

@@ -148,15 +148,13 @@ class Layout:
         n = rb.num_rows
         no_ignore = np.zeros(n, dtype=bool)
         if self.encoding in ("multi-hot", "one-hot", "soft"):
-            matrix = np.empty((n, len(self.label_cols)), dtype=np.float64)
-            for j, name in enumerate(self.label_cols):
-                matrix[:, j] = _numeric_column(rb.column(name), name, self.label_file, row_start)
-            if self.encoding == "soft":
-                return matrix, None, None, no_ignore
-            _check_binary_values(matrix, self.label_cols, self.label_file, row_start)
-            if self.encoding == "multi-hot":
-                return matrix, None, None, no_ignore
-            return _one_hot_to_index(matrix, self.label_file, row_start), None, None, no_ignore
+            matrix = _label_matrix(rb, self.label_cols, self.label_file, row_start)
+            if self.encoding != "soft":
+                _check_binary_values(matrix, self.label_cols, self.label_file, row_start)
+            if self.encoding == "one-hot":
+                return _one_hot_to_index(matrix, self.label_file, row_start), None, None, no_ignore
+            # one conversion of the whole (n, K) block; astype keeps its column-major order
+            return matrix.astype(np.float64, copy=False), None, None, no_ignore
         col = self.label_cols[0]
         arr = combine(rb.column(col))
         _check_no_nulls(arr, col, self.label_file, row_start, what="label")
@@ -1013,7 +1011,18 @@ def _integer_labels(arr: pa.Array, col: str, file: str, row_start: int) -> np.nd
     return values.astype(np.int64)
 
 
+def _label_matrix(rb: pa.RecordBatch, cols: list[str], file: str, row_start: int) -> np.ndarray:
+    """Label columns as one (n, K) array of their common type, column-major: the columns are
+    stacked as the rows of a (K, n) array (one contiguous copy each) and transposed."""
+    values = [_numeric_column(rb.column(name), name, file, row_start) for name in cols]
+    return np.stack(values, axis=0).T
+
+
 def _check_binary_values(matrix: np.ndarray, cols: list[str], file: str, row_start: int) -> None:
+    if matrix.dtype.kind in "biu":
+        low, high = _span(matrix)
+        if low >= 0 and high <= 1:
+            return  # integers: two reductions, no temporaries
     bad = (matrix != 0) & (matrix != 1)
     if bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])

@@ -7,14 +7,21 @@ Confidence per row (``mode``):
   - multi-label: every label is its own binary problem (positive mode), pooled over labels,
     and each label's ECE is listed.
 The temperature fit minimises the NLL over β = 1/T with a few Newton passes over the stream
-(``calibration.fit_temperature``), then one more pass measures before and after.
+(``calibration.fit_temperature``), then one more pass measures before and after. Softmax rows
+take one fused pass (``softmax_calibration.softmax_calibration_rows``). The fit reads the input
+once when its rows fit the memory budget (``_FitCache``); at the given T = 1 its first pass also
+gives the metrics before the fit (``_FirstPass``), and the metrics after it come from the kept
+rows (``_replay``). Each fit pass adds its batches' sums in batch order on the worker threads
+(``engine.ordered_map``), so the fit does not depend on the thread count.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -26,10 +33,13 @@ from ce_cli.core import losses
 from ce_cli.core.errors import CEError
 from ce_cli.core.limits import MAX_BINS
 from ce_cli.core.progress import metered
+from ce_cli.core.softmax_calibration import SoftmaxRows, softmax_calibration_rows
 from ce_cli.core.vocab import STRATEGIES
 from ce_cli.engine import runner
+from ce_cli.engine.ordered_map import ordered_map
 from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import Dataset, InputOptions
+from ce_cli.io.formats import default_threads
 from ce_cli.io.layout import Layout
 from ce_cli.report.decisions import check_predictions, class_set, decide_inputs
 from ce_cli.report.groups import (
@@ -99,25 +109,31 @@ class Scored(NamedTuple):
 
 def _scores(batch: Batch, geo: Geometry, file: str, columns: tuple[str, ...]) -> Scored | None:
     """The used rows; probabilities become logits (log p, or log p − log(1 − p)) so that a
-    temperature applies to them too — softmax rows thereby renormalised, q = p / Σp."""
+    temperature applies to them too — softmax rows thereby renormalised, q = p / Σp. Softmax
+    logits keep their dtype (the kernels convert them block by block); all rows used: no
+    copy."""
     assert batch.preds is not None and batch.target is not None
     used = np.flatnonzero(batch.valid)
     if used.size == 0:
         return None
-    raw = batch.preds[used]
-    preds = np.asarray(raw, dtype=np.float64)
+    every = used.size == batch.preds.shape[0]
+    raw = batch.preds if every else batch.preds[used]
     probs = geo.inputs == "probs"
-    check_predictions(preds, batch.row_start + used, file, columns, probs=probs)
+    check_predictions(raw, batch.row_start + used, file, columns, probs=probs)
     renormalised = 0
     if probs:
-        logits = _logits_from_probs(preds, geo.kind)
+        logits = _logits_from_probs(np.asarray(raw, dtype=np.float64), geo.kind)
         renormalised = losses.rows_off_simplex(raw) if geo.kind == "softmax" else 0
+    elif geo.kind == "softmax" and raw.dtype.kind == "f":
+        logits = raw
     else:
-        logits = preds
-    target = batch.target[used]
+        logits = np.asarray(raw, dtype=np.float64)
+    target = batch.target if every else batch.target[used]
     if geo.kind == "binary":
         logits = logits[:, 0]
-    weight = None if batch.sample_weight is None else batch.sample_weight[used]
+    weight = None
+    if batch.sample_weight is not None:
+        weight = batch.sample_weight if every else batch.sample_weight[used]
     return Scored(logits, target, weight, renormalised)
 
 
@@ -177,27 +193,57 @@ class MetricSet:
 
     def _update_single(self, logits: np.ndarray, target: np.ndarray, weight: Any) -> None:
         """One true class per row: softmax rows, or one binary column (P(y = 1) = σ(z/T))."""
+        if self.geo.kind == "softmax":
+            self._update_softmax(logits, target, weight)
+            return
         t = self.temperature
         conf, correct = cal.confidence_and_correct(
             logits, target, kind="logits", mode=self.geo.mode, temperature=t
         )
-        if self.geo.kind == "binary":
-            p = _sigmoid(logits / t)
-            probs = np.stack([1 - p, p], axis=1)
-            nll = losses.bce_terms_from_logits(
-                (logits / t)[:, None], target[:, None].astype(np.float64)
-            )[:, 0]
-            predicted = (p > 0.5).astype(np.int64)
-        else:
-            logp = losses.log_softmax(logits, t)
-            probs = np.exp(logp)
-            nll = cal.nll_terms(logp, target)
-            predicted = np.argmax(logits, axis=1)
+        p = _sigmoid(logits / t)
+        probs = np.stack([1 - p, p], axis=1)
+        nll = losses.bce_terms_from_logits(
+            (logits / t)[:, None], target[:, None].astype(np.float64)
+        )[:, 0]
+        predicted = (p > 0.5).astype(np.int64)
         self.classwise.update(probs, target, weight)
         self.brier.update(cal.brier_terms(probs, target), weight)
         self.nll.update(nll, weight)
         self.accuracy.update((predicted == target).astype(np.float64), weight)
         self._bin(conf, correct, weight)
+
+    def update_softmax(self, scored: Scored, derivatives: bool = False) -> SoftmaxRows:
+        """``update`` of softmax rows, returning the fused pass's rows (with ``derivatives``:
+        also the NLL's derivatives in β at T = 1, for the temperature fit)."""
+        self.n_rows += scored.target.shape[0]
+        self.n_renormalised += scored.renormalised
+        return self._update_softmax(scored.logits, scored.target, scored.weight, derivatives)
+
+    def _update_softmax(
+        self, logits: np.ndarray, target: np.ndarray, weight: Any, derivatives: bool = False
+    ) -> SoftmaxRows:
+        """Softmax rows: every metric from one fused pass over row blocks."""
+        rows = softmax_calibration_rows(
+            logits,
+            target,
+            weight,
+            temperature=self.temperature,
+            n_bins=self.classwise.n_bins,
+            derivatives=derivatives,
+        )
+        bins = rows.classwise
+        self.classwise.add_sums(bins.count, bins.weight, bins.conf_sum, bins.correct_sum)
+        self.brier.update(rows.brier, weight)
+        self.nll.update(rows.nll, weight)
+        self.accuracy.update(rows.correct, weight)
+        if self.geo.mode == "top-label":
+            self._bin(rows.confidence, rows.correct, weight)
+            return rows
+        conf, correct = cal.confidence_and_correct(
+            logits, target, kind="logits", mode=self.geo.mode, temperature=self.temperature
+        )
+        self._bin(conf, correct, weight)
+        return rows
 
     def _bin(self, conf: np.ndarray, correct: np.ndarray, weight: Any) -> None:
         self.main.update(conf, correct, weight)
@@ -236,8 +282,12 @@ def compute_calibration(
     _check(calib)
     dataset = Dataset(options, read_preds=True)
     plan = _plan(dataset, calib)
-    fit = _fit(options, plan, calib.memory_budget) if calib.fit_temperature else None
-    temps = [calib.temperature] + ([fit.temperature] if fit is not None else [])
+    fit, cache, before = None, None, None
+    if calib.fit_temperature:
+        first = _FirstPass(plan.geo, calib) if _fusable(plan, calib, options) else None
+        fit, cache = _fit(options, plan, calib.memory_budget, first)
+        before = None if first is None else first.merged()
+    temps = ([calib.temperature] if before is None else []) + ([fit.temperature] if fit else [])
 
     def make() -> Pass:
         return Pass(lambda: [MetricSet(plan.geo, calib, t) for t in temps])
@@ -245,14 +295,18 @@ def compute_calibration(
     def work(acc: Pass, batch: Batch) -> None:
         scored = _scores(batch, plan.geo, plan.file, plan.columns)
         if scored is not None:
-            for metric_set in acc.sets:
-                metric_set.update(scored)
+            _update(acc, scored)
 
     def build(result: Pass, whole: bool = True) -> CalibrationReport:
         return _report(result.sets, plan, calib, fit, options, whole)
 
     if options.group_by is None:
-        result = runner.accumulate(dataset, make, work, options, "calibration")
+        if cache is not None and _replayable(cache, plan, options):
+            result = _replay(cache, make, options)
+        else:
+            result = runner.accumulate(dataset, make, work, options, "calibration")
+        if before is not None:  # the metrics at T = 1 came with the fit's first pass
+            result.sets.insert(0, before)
         return build(_counted(result, plan, options))
     by = runner.accumulate_by_group(dataset, make, work, options, "calibration")
     report = build(_counted(by.total(), plan, options))
@@ -263,6 +317,71 @@ def compute_calibration(
             "before and after it (fit one group alone with --where)"
         )
     return report
+
+
+def _update(acc: Pass, scored: Scored) -> None:
+    for metric_set in acc.sets:
+        metric_set.update(scored)
+
+
+def _fusable(plan: Plan, calib: CalibrationOptions, options: InputOptions) -> bool:
+    """Whether the fit's first pass (at T = 1) can also give the metrics before the fit: softmax
+    rows at the given T = 1, one report over all rows, on the local engine."""
+    local = runner.engine_options(options).engine == "local"
+    single = options.group_by is None and plan.geo.kind == "softmax"
+    return single and local and calib.temperature == 1.0
+
+
+class _FirstPass:
+    """The fit's first pass fused with the metrics at T = 1: one ``softmax_calibration_rows``
+    per batch gives both the ``MetricSet`` rows (each worker thread keeps its own set, merged
+    at the end) and the batch's NLL sums at β = 1 (returned: the fit adds them in batch
+    order)."""
+
+    def __init__(self, geo: Geometry, calib: CalibrationOptions) -> None:
+        self.geo, self.calib = geo, calib
+        self.local = threading.local()
+        self.sets: list[MetricSet] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: tuple[Any, ...]) -> cal.TemperatureAccumulator:
+        metric_set = getattr(self.local, "metric_set", None)
+        if metric_set is None:
+            metric_set = self.local.metric_set = MetricSet(self.geo, self.calib, 1.0)
+            with self.lock:
+                self.sets.append(metric_set)
+        scored = Scored(*batch)
+        rows = metric_set.update_softmax(scored, derivatives=True)
+        assert rows.grad is not None and rows.hess is not None
+        sums = cal.TemperatureAccumulator(1.0)
+        sums.add_rows("softmax", rows.nll, rows.grad, rows.hess, scored.weight)
+        return sums
+
+    def merged(self) -> MetricSet:
+        if not self.sets:  # no batch had a used row
+            return MetricSet(self.geo, self.calib, 1.0)
+        return functools.reduce(MetricSet.merge, self.sets)
+
+
+def _replayable(cache: _FitCache, plan: Plan, options: InputOptions) -> bool:
+    """Whether the metrics can be taken from the fit's kept rows instead of a new read: all
+    kept, softmax rows as ``_scores`` gave them, on the local engine."""
+    local = runner.engine_options(options).engine == "local"
+    return cache.complete and plan.geo.kind == "softmax" and local
+
+
+def _replay(cache: _FitCache, make: Callable[[], Pass], options: InputOptions) -> Pass:
+    """The metric pass over the rows the fit kept (worker threads; no second read)."""
+
+    def size(kept: tuple[Any, ...]) -> tuple[int, int]:
+        return len(kept[1]), kept[0].nbytes
+
+    def work(acc: Pass, kept: tuple[Any, ...]) -> None:
+        _update(acc, Scored(*kept))
+
+    rows = sum(len(kept[1]) for kept in cache.batches)
+    items = metered(cache.replay(), options.progress, "calibration", rows, size)
+    return runner.run(items, make, work, threads=_threads(options))
 
 
 def _check(calib: CalibrationOptions) -> None:
@@ -338,10 +457,17 @@ def _geometry(
     return kind, "positive" if kind == "multilabel" else mode
 
 
-def _fit(options: InputOptions, plan: Plan, budget: int | None = None) -> cal.TemperatureFit:
-    """The temperature minimising the NLL: the first pass reads the input and keeps its rows
-    (``_FitCache``) while they fit in ``budget`` bytes; the later Newton passes read them from
-    memory, else the input again (none when the first pass counts nothing)."""
+def _fit(
+    options: InputOptions,
+    plan: Plan,
+    budget: int | None = None,
+    first: _FirstPass | None = None,
+) -> tuple[cal.TemperatureFit, _FitCache]:
+    """The temperature minimising the NLL, and the rows it kept: the first pass reads the input
+    and keeps its rows (``_FitCache``) while they fit in ``budget`` bytes; the later Newton
+    passes read them from memory, else the input again (none when the first pass counts
+    nothing). Each pass sums its batches on the worker threads, in batch order; ``first``,
+    when given, makes the first pass's sums (and the metrics at T = 1 on the way)."""
     passes = itertools.count(1)
     cache = _FitCache(_default_budget() if budget is None else budget)
     metered_file = options.progress is not None and options.path != "-"
@@ -365,9 +491,14 @@ def _fit(options: InputOptions, plan: Plan, budget: int | None = None) -> cal.Te
             batches = cache.record(read_pass) if n == 1 else read_pass
         return metered(batches, options.progress, f"fit pass {n}/≤{FIT_MAX_PASSES}", rows[0], size)
 
-    fit = cal.fit_temperature(one_pass, max_passes=FIT_MAX_PASSES)
+    mapper = ordered_map(_threads(options))
+    fit = cal.fit_temperature(one_pass, max_passes=FIT_MAX_PASSES, mapper=mapper, first_sums=first)
     _require_rows(fit.n_rows, fit.weight, plan, options)
-    return fit
+    return fit, cache
+
+
+def _threads(options: InputOptions) -> int:
+    return options.threads if options.threads > 0 else default_threads()
 
 
 def _default_budget() -> int:
@@ -394,7 +525,7 @@ class _FitCache:
         for batch in batches:
             if keeping:
                 kept = (_narrow(batch[0]), *batch[1:])
-                self.nbytes += sum(a.nbytes for a in kept if a is not None)
+                self.nbytes += sum(a.nbytes for a in kept if isinstance(a, np.ndarray))
                 keeping = self.nbytes <= self.budget
                 if keeping:
                     self.batches.append(kept)
@@ -404,12 +535,13 @@ class _FitCache:
         self.complete = keeping
 
     def replay(self) -> Iterator[tuple[Any, ...]]:
-        for logits, *rest in self.batches:
-            yield (logits.astype(np.float64), *rest)
+        yield from self.batches
 
 
 def _narrow(logits: np.ndarray) -> np.ndarray:
     """float32 logits when they are float32 values (exact both ways), else the array itself."""
+    if logits.dtype == np.float32:
+        return logits
     narrow = logits.astype(np.float32)
     return narrow if np.array_equal(narrow, logits) else logits
 
@@ -417,28 +549,35 @@ def _narrow(logits: np.ndarray) -> np.ndarray:
 def _fit_batches(
     options: InputOptions, geo: Geometry, file: str, columns: tuple[str, ...]
 ) -> Iterator[tuple[Any, ...]]:
-    """A fresh pass over the input for the temperature fit (multi-label: flattened labels)."""
+    """A fresh pass over the input for the temperature fit: ``(logits, target, weight,
+    renormalised)`` per batch in input order (multi-label: flattened labels), decoded on the
+    worker threads."""
     if options.path == "-":
         raise CEError(
             "--fit-temperature reads the input several times; stdin can be read once: "
             "save it to a file"
         )
-    for batch in Dataset(options, read_preds=True):
-        scored = _scores(batch, geo, file, columns)
-        if scored is None:
-            continue
-        logits, target, weight, _ = scored
-        if geo.kind == "multilabel":
-            k = logits.shape[1]
-            yield (
-                logits.reshape(-1),
-                target.reshape(-1),
-                None if weight is None else np.repeat(weight, k),
-            )
-        elif geo.kind == "binary":
-            yield logits, target.astype(np.float64), weight
-        else:
-            yield logits, target, weight
+    dataset = Dataset(options, read_preds=True)
+
+    def kept(raw: Any) -> tuple[Any, ...] | None:
+        scored = _scores(dataset.decode(raw), geo, file, columns)
+        return None if scored is None else _fit_rows(scored, geo.kind)
+
+    for rows in ordered_map(_threads(options))(kept, dataset.pairs()):
+        if rows is not None:
+            yield rows
+
+
+def _fit_rows(scored: Scored, kind: str) -> tuple[Any, ...]:
+    """What the fit takes of a batch's used rows (and keeps, with the renormalised count)."""
+    logits, target, weight, renormalised = scored
+    if kind == "multilabel":
+        k = logits.shape[1]
+        flat_weight = None if weight is None else np.repeat(weight, k)
+        return logits.reshape(-1), target.reshape(-1), flat_weight, renormalised
+    if kind == "binary":
+        return logits, target.astype(np.float64), weight, renormalised
+    return logits, target, weight, renormalised
 
 
 # ---------------------------------------------------------------------- the report

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ce_cli.core.listing import shortened
 from ce_cli.core.vocab import Geometry, InputKind, OnInvalid, TargetKind
 from ce_cli.engine.loss_sums import LossAccumulator
 from ce_cli.io.layout import Layout
@@ -192,7 +193,7 @@ def masked_rows(f: Facts) -> str | None:
 def empty_classes(f: Facts) -> str | None:
     zero = [name for name, support in zip(f.classes, f.acc.support, strict=False) if support == 0]
     if zero and f.acc.setup.target_kind != TargetKind.SOFT:
-        return f"classes with no rows: {', '.join(zero)} (their recall is undefined)"
+        return f"classes with no rows: {shortened(zero)} (their recall is undefined)"
     return None
 
 

@@ -1,0 +1,252 @@
+"""Every calibration metric of softmax logits from one pass over cache-sized row blocks.
+
+``softmax_calibration_rows`` holds each block of logits ``x`` (n, C) class-major, ``(C, m)``, in
+a reused float64 buffer (a plain converting copy for the column-major batches the readers
+give; reductions over classes then run along long contiguous rows), and computes:
+
+- ``d = (x - x_max) / T``; the row's argmax (ties: the first index) is the first class where
+  ``x - x_max`` is exactly 0; ``d_y``;
+- ``e = exp(d)``, ``s = Σ_c e_c``: the top-label confidence ``1 / s``, the NLL
+  ``log s - d_y`` (no full log-softmax); ``q = e / s`` is never formed;
+- the Brier term ``Σ_c q_c² - 2·q_y + 1 = Σ_c e_c² / s² - 2·e_y / s + 1``;
+- classwise (one-vs-rest) bin sums: most ``q_c`` of a many-class row are at most the first
+  edge ``1/M``, i.e. in bin 0. Only the entries above it (at most ``M`` per row, as
+  ``Σ q = 1``) are binned (``calibration.uniform_bin_index``, exact on the edges) and counted by
+  one ``np.bincount`` over ``class·M + bin``; bin 0 of each class is what is left: its count
+  ``rows - (entries above)``, its ``Σ w·q`` the product ``e @ (w / s)`` with those entries
+  zeroed, its weight ``Σ w·[q ≤ 1/M]``. The true class's cell gets ``Σ w·y``, one bincount
+  over rows. The entries are found without dividing the block: ``q > 1/M`` needs
+  ``e > s/M`` (with a margin of 1e-9 for rounding), so only those candidates are divided.
+
+The numbers are those of ``calibration.confidence_and_correct`` + ``brier_terms`` +
+``nll_terms(log_softmax)`` + ``ClasswiseCalibrationAccumulator.update(softmax)``, up to the last
+bits of the sums (the probabilities are ``exp(d) / s`` rather than ``exp(d - log s)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ce_cli.core.calibration import uniform_bin_index, uniform_edges
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+BLOCK_ELEMENTS = 1 << 16  # float64 elements per block (512 KiB): it and its scratch stay in L2
+MIN_BLOCK_ROWS = 64  # many classes: at least this many rows per block (per-block overhead)
+
+
+@dataclass
+class ClassBinSums:
+    """``(C, M)`` sums of the one-vs-rest bins: rows, ``Σ w``, ``Σ w·q``, ``Σ w·y``."""
+
+    count: I64
+    weight: F64
+    conf_sum: F64
+    correct_sum: F64
+
+    @classmethod
+    def zeros(cls, n_classes: int, n_bins: int) -> ClassBinSums:
+        shape = (n_classes, n_bins)
+        return cls(np.zeros(shape, np.int64), np.zeros(shape), np.zeros(shape), np.zeros(shape))
+
+
+@dataclass
+class SoftmaxRows:
+    """Per-row values of the used rows and the classwise bin sums of them all."""
+
+    confidence: F64  # max_c q_c
+    correct: F64  # 1.0 where argmax = target
+    nll: F64  # -log q_y
+    brier: F64  # Σ_c (q_c - [c = y])²
+    classwise: ClassBinSums
+    # with derivatives=True (T = 1 only): ℓ'(β) and ℓ''(β) at β = 1 of the NLL in β = 1/T
+    grad: F64 | None = None  # E_q[d] - d_y, d = x - x_max
+    hess: F64 | None = None  # Var_q[d]
+
+
+def softmax_calibration_rows(
+    logits: NDArray[Any],
+    target: NDArray[np.integer[Any]],
+    weight: F64 | None,
+    *,
+    temperature: float = 1.0,
+    n_bins: int = 15,
+    derivatives: bool = False,
+) -> SoftmaxRows:
+    """The top-label confidence, correctness, NLL and Brier term of every row of ``logits``
+    (n, C; float32 or float64, finite) with class-index ``target`` (n,) at ``temperature``,
+    and the classwise bin sums (``n_bins`` uniform bins, ``weight`` per row or None).
+
+    ``derivatives`` (``temperature`` 1 only) adds each row's first and second derivative of
+    its NLL in ``β = 1/T`` at ``β = 1`` — the first pass of the temperature fit
+    (``calibration.TemperatureAccumulator``'s terms) from the same exponentials."""
+    n, n_classes = logits.shape
+    if derivatives and temperature != 1.0:
+        raise ValueError(f"derivatives are at T = 1; got temperature {temperature}")
+    out = SoftmaxRows(
+        np.empty(n), np.empty(n), np.empty(n), np.empty(n), ClassBinSums.zeros(n_classes, n_bins)
+    )
+    if derivatives:
+        out.grad, out.hess = np.empty(n), np.empty(n)
+    rows = max(1, min(n, max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // max(n_classes, 1))))
+    scratch = _Scratch(n_classes, rows, derivatives)
+    tgt = np.asarray(target, dtype=np.intp)
+    picked = _Picked(n, n_classes, weight, uniform_edges(n_bins))
+    for start in range(0, n, rows):
+        sl = slice(start, min(start + rows, n))
+        d, e, spare = scratch.views(sl.stop - start)
+        np.copyto(d, logits[sl].T)
+        s = _block(d, e, scratch, tgt[sl], temperature, out, sl)
+        if derivatives:
+            _derivatives(d, e, s, spare, out, sl)
+        picked.add(e, s, out.confidence[sl], tgt[sl], sl)
+    picked.bin_into(out.classwise, tgt)
+    return out
+
+
+class _Scratch:
+    """The reused class-major buffers of one call: the block ``d`` and, with derivatives, its
+    exponentials ``e`` and a spare (else ``e`` is ``d``); the first-argmax scratch. A block of
+    ``m`` rows is the first ``C·m`` elements of a flat buffer: contiguous, whatever ``m``."""
+
+    def __init__(self, n_classes: int, rows: int, derivatives: bool) -> None:
+        count = 3 if derivatives else 1
+        self.n_classes = n_classes
+        self.bufs = [np.empty(n_classes * rows) for _ in range(count)]
+        self.is_max = np.empty(n_classes * rows, dtype=bool)
+        itype = np.int16 if n_classes < np.iinfo(np.int16).max else np.int64
+        self.keyed = np.empty(n_classes * rows, dtype=itype)
+        self.offset = (np.arange(n_classes, dtype=itype) - n_classes)[:, None]
+        self.cols = np.arange(rows)
+
+    def _shaped(self, buf: NDArray[Any], m: int) -> NDArray[Any]:
+        return buf[: self.n_classes * m].reshape(self.n_classes, m)
+
+    def views(self, m: int) -> tuple[F64, F64, F64]:
+        b = [self._shaped(buf, m) for buf in self.bufs]
+        return (b[0], b[0], b[0]) if len(b) == 1 else (b[0], b[1], b[2])
+
+    def first_max(self, shifted: F64) -> NDArray[np.intp]:
+        """The first class where the shifted block is exactly 0 (``np.argmax`` of the rows),
+        as ``C + min_c [b_c == 0]·(c - C)``: reductions along contiguous rows."""
+        m = shifted.shape[1]
+        is_max, keyed = self._shaped(self.is_max, m), self._shaped(self.keyed, m)
+        np.equal(shifted, 0.0, out=is_max)
+        np.multiply(is_max, self.offset, out=keyed)
+        return keyed.min(axis=0).astype(np.intp) + shifted.shape[0]
+
+
+def _block(
+    d: F64,
+    e: F64,
+    scratch: _Scratch,
+    y: NDArray[np.intp],
+    t: float,
+    out: SoftmaxRows,
+    sl: slice,
+) -> F64:
+    """Per-row values of one class-major block: ``d = (x - x_max)/T`` (in place),
+    ``e = exp(d)`` (``e`` may be ``d`` itself); returns the row sums ``s`` (``q = e / s``;
+    ``s ≥ 1``, as the top entry is ``exp(0) = 1``)."""
+    r = scratch.cols[: d.shape[1]]
+    d -= d.max(axis=0)
+    pred = scratch.first_max(d)
+    if t != 1.0:
+        d /= t
+    d_y = d[y, r]
+    if out.grad is not None:
+        out.grad[sl] = -d_y
+    np.exp(d, out=e)
+    s = e.sum(axis=0)
+    inv = out.confidence[sl]
+    np.divide(1.0, s, out=inv)
+    np.log(s, out=out.nll[sl])
+    out.nll[sl] -= d_y
+    np.equal(pred, y, out=out.correct[sl], casting="unsafe")
+    brier = out.brier[sl]  # Σ q² - 2·q_y + 1 with q = e / s
+    np.einsum("cn,cn->n", e, e, out=brier)
+    brier *= inv * inv
+    brier -= 2.0 * e[y, r] * inv
+    brier += 1.0
+    np.maximum(brier, 0.0, out=brier)
+    return s
+
+
+def _derivatives(d: F64, e: F64, s: F64, spare: F64, out: SoftmaxRows, sl: slice) -> None:
+    """``ℓ' = E_q[d] - d_y`` and ``ℓ'' = Var_q[d] = E_q[d²] - E_q[d]²`` (clipped at 0) at
+    ``β = 1``, as ``calibration._softmax_nll_sums`` computes them."""
+    assert out.grad is not None and out.hess is not None
+    np.multiply(e, d, out=spare)
+    mean = spare.sum(axis=0) / s
+    out.grad[sl] += mean
+    var = np.einsum("cn,cn->n", spare, d) / s - mean * mean
+    np.maximum(var, 0.0, out=out.hess[sl])
+
+
+class _Picked:
+    """The classwise bins of one call, gathered block by block and binned once at the end.
+
+    Per block: the true class's ``q_y``; the entries with ``q > 1/M`` (found as
+    ``e > s·(1/M)·(1 - 1e-9)`` first, a superset whatever the rounding, then divided), which are
+    zeroed in ``e`` so that the rest of bin 0 is one product ``e @ (w / s)`` (and, weighted,
+    its weight ``[not picked] @ w``)."""
+
+    def __init__(self, n: int, n_classes: int, weight: F64 | None, edges: F64) -> None:
+        self.n, self.n_classes, self.w, self.edges = n, n_classes, weight, edges
+        self.threshold = edges[1] * (1.0 - 1e-9)  # e > s·threshold ⊇ fl(e / s) > 1/M
+        self.true_q = np.empty(n)
+        self.cls: list[NDArray[np.intp]] = []
+        self.row: list[NDArray[np.intp]] = []
+        self.values: list[F64] = []
+        self.rest_conf = np.zeros(n_classes)
+        self.rest_weight = np.zeros(n_classes)
+
+    def add(self, e: F64, s: F64, inv: F64, y: NDArray[np.intp], sl: slice) -> None:
+        m = e.shape[1]
+        np.divide(e[y, np.arange(m)], s, out=self.true_q[sl])
+        flat = e.reshape(-1)
+        idx = np.flatnonzero(e > s * self.threshold)
+        cls, row = np.divmod(idx, m)
+        values = flat[idx] / s[row]
+        above = values > self.edges[1]
+        if not above.all():
+            idx, cls, row, values = idx[above], cls[above], row[above], values[above]
+        flat[idx] = 0.0  # e is now the rest of bin 0
+        self.cls.append(cls)
+        self.row.append(row + sl.start)
+        self.values.append(values)
+        w = None if self.w is None else self.w[sl]
+        self.rest_conf += e @ (inv if w is None else w * inv)
+        if w is not None:
+            rest = np.ones(flat.size, dtype=bool)
+            rest[idx] = False
+            self.rest_weight += rest.reshape(e.shape) @ w
+
+    def bin_into(self, sums: ClassBinSums, y: NDArray[np.intp]) -> None:
+        """Add the gathered entries to ``sums``: one binning and one bincount per sum."""
+        edges = self.edges
+        n_bins = edges.size - 1
+        shape, size = (self.n_classes, n_bins), self.n_classes * n_bins
+        true_cell = y * n_bins + uniform_bin_index(self.true_q, n_bins, edges)
+        sums.correct_sum += np.bincount(true_cell, weights=self.w, minlength=size).reshape(shape)
+        values = np.concatenate(self.values) if self.values else np.zeros(0)
+        cls = np.concatenate(self.cls) if self.cls else np.zeros(0, np.intp)
+        cell = cls * n_bins + uniform_bin_index(values, n_bins, edges)
+        counted = np.bincount(cell, minlength=size).reshape(shape)
+        counted[:, 0] += self.n - counted.sum(axis=1)
+        sums.count += counted
+        sums.conf_sum[:, 0] += self.rest_conf
+        if self.w is None:
+            sums.weight += counted
+            sums.conf_sum += np.bincount(cell, weights=values, minlength=size).reshape(shape)
+            return
+        w_sel = self.w[np.concatenate(self.row)] if self.row else np.zeros(0)
+        weighted = np.bincount(cell, weights=w_sel, minlength=size).reshape(shape)
+        sums.weight += weighted
+        sums.weight[:, 0] += self.rest_weight
+        sums.conf_sum += np.bincount(cell, weights=values * w_sel, minlength=size).reshape(shape)
