@@ -11,7 +11,7 @@ import difflib
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -29,7 +29,10 @@ from ce_cli.cli.options import (
 from ce_cli.cli.output import meta, text_width, to_stdout, write_file
 from ce_cli.core.errors import CEError
 from ce_cli.core.vocab import OUTPUT_FORMATS
-from ce_cli.report.check_rules import FLAG_THRESHOLDS, Config, config_list, find_config, read_config
+from ce_cli.report.check_flags import FLAG_THRESHOLDS
+
+if TYPE_CHECKING:  # the rules load when ce check runs, not for ce --help
+    from ce_cli.report.check_rules import Config
 
 LOSS_KEYS = (
     "loss",
@@ -272,6 +275,8 @@ def _key(param: click.Parameter) -> str:
 
 def _apply_config(ctx: click.Context, kwargs: dict[str, Any]) -> Config | None:
     """Fill every option not given on the command line from the config file."""
+    from ce_cli.report.check_rules import find_config, read_config
+
     path, no_config = kwargs.pop("config"), kwargs.pop("no_config")
     if no_config:
         if path:
@@ -307,6 +312,8 @@ def _apply_config(ctx: click.Context, kwargs: dict[str, Any]) -> Config | None:
 
 
 def _convert(ctx: click.Context, param: click.Option, key: str, value: Any, config: Config) -> Any:
+    from ce_cli.report.check_rules import config_list
+
     where = config.where
     if param.is_flag:
         if not isinstance(value, bool):

@@ -58,6 +58,7 @@ from typing import Any
 from ce_cli.core.errors import CEError
 from ce_cli.core.group_keys import key_text
 from ce_cli.core.vocab import STRATEGIES
+from ce_cli.report.check_flags import FLAG_THRESHOLDS
 
 LOWER, HIGHER = "lower", "higher"
 FAIL_ON = ("value", "significant")
@@ -120,19 +121,6 @@ ALIASES = {"normalized_cross_entropy": "nce", "kl": "kl_divergence"}
 CALIBRATION_METRICS = tuple(m.name for m in METRICS.values() if m.source == "calibration")
 EVERY_CLASS = "*"
 
-FLAG_THRESHOLDS: tuple[tuple[str, str, str], ...] = (
-    # (CheckOptions field / flag without --, metric, op)
-    ("max_loss", "loss", "<="),
-    ("min_accuracy", "accuracy", ">="),
-    ("max_nce", "nce", "<="),
-    ("max_ece", "ece", "<="),
-    ("max_mce", "mce", "<="),
-    ("max_brier", "brier", "<="),
-    ("max_nll", "nll", "<="),
-    ("min_subset_accuracy", "subset_accuracy", ">="),
-    ("max_hamming_loss", "hamming_loss", "<="),
-    ("min_macro_f1", "macro_f1", ">="),
-)
 PREDICTED_SUMS = (*CLASSIFICATION_KEYS, "class_f1", "class_precision")
 """The metrics made of per-class (multi-label: per-label) tp, predicted and support sums: their
 paired bootstrap needs the predicted mass per class (``needs_class_predicted``)."""
