@@ -358,19 +358,7 @@ def _of_sums(
 
 
 CLASS_TABLE: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-    **{
-        name: _of_sums(getattr(cm, name))
-        for name in (
-            "macro_f1",
-            "weighted_f1",
-            "micro_f1",
-            "macro_precision",
-            "macro_recall",
-            "balanced_accuracy",
-            "cohen_kappa",
-            "mcc",
-        )
-    },
+    **{name: _of_sums(getattr(cm, name)) for name in cm.SCALAR_METRICS},
     "class_f1": _of_sums(cm.f1),
     "class_precision": _of_sums(cm.precision),
 }

@@ -22,6 +22,19 @@ from typing import Any
 
 import numpy as np
 
+SCALAR_METRICS = (
+    "macro_f1",
+    "weighted_f1",
+    "micro_f1",
+    "macro_precision",
+    "macro_recall",
+    "balanced_accuracy",
+    "cohen_kappa",
+    "mcc",
+)
+"""The metrics of ``ClassSums`` that are one number, each a function of this module by its name
+(the score report's ``classification`` keys and ``ce check``'s metric names)."""
+
 CONFUSION_MAX_CLASSES = 1024
 """Above this many classes the C×C confusion matrix (8·C² bytes) is not kept; the O(C) sums
 still give every metric here."""

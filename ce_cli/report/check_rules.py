@@ -55,6 +55,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ce_cli.core.classification import SCALAR_METRICS
 from ce_cli.core.errors import CEError
 from ce_cli.core.group_keys import key_text
 from ce_cli.core.vocab import STRATEGIES
@@ -75,16 +76,7 @@ class Metric:
     classification: bool = False  # from the score report's classification (hard labels only)
 
 
-CLASSIFICATION_KEYS = (
-    "macro_f1",
-    "weighted_f1",
-    "micro_f1",
-    "macro_precision",
-    "macro_recall",
-    "balanced_accuracy",
-    "cohen_kappa",
-    "mcc",
-)
+CLASSIFICATION_KEYS = SCALAR_METRICS
 """The scalar metrics of a score report's ``classification`` block, by the same names."""
 
 METRICS: dict[str, Metric] = {
