@@ -53,7 +53,14 @@ def test_signal_mid_write_removes_the_temp_file(big: Path, tmp_path: Path, sig: 
     command = [sys.executable, "-m", "ce_cli", "score", str(big), "--reduction", "none"]
     command += ["-o", str(tmp_path / "rows.parquet"), "--batch-size", "20"]
     proc = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        # the signal's default action in the child, however the suite was started: under
+        # nohup SIGHUP is ignored, and ce rightly leaves an ignored signal alone
+        preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL),
     )
     try:
         _wait_for_temp(tmp_path, proc)
