@@ -57,18 +57,6 @@ def c_order_rows(preds: NDArray[Any], rows: I64 | None = None) -> F64:
     return out
 
 
-def softmax_inplace(logits: F64) -> F64:
-    """Row-wise softmax, in place, block by block: ``q = exp(x − max x) / Σ exp(x − max x)``
-    (the max shift makes it overflow-free for any finite logits)."""
-    step = max(1, BLOCK_ELEMENTS // max(logits.shape[1], 1))
-    for start in range(0, logits.shape[0], step):
-        block = logits[start : start + step]
-        block -= block.max(axis=1, keepdims=True)
-        np.exp(block, out=block)
-        block /= block.sum(axis=1, keepdims=True)
-    return logits
-
-
 # ---------------------------------------------------------------------- pass 1
 def threshold_sums(probs: F64, given: I64) -> tuple[F64, I64]:
     """(Σ p_{n,y_n} per class y, rows per class): the sufficient statistics of the thresholds."""

@@ -197,6 +197,18 @@ def _chunks(
 # log-probabilities
 
 
+def softmax_inplace(logits: F64) -> F64:
+    """Row-wise softmax, in place, block by block: ``q = exp(x − max x) / Σ exp(x − max x)``
+    (the max shift makes it overflow-free for any finite logits)."""
+    step = max(1, BLOCK_ELEMENTS // max(logits.shape[1], 1))
+    for start in range(0, logits.shape[0], step):
+        block = logits[start : start + step]
+        block -= block.max(axis=1, keepdims=True)
+        np.exp(block, out=block)
+        block /= block.sum(axis=1, keepdims=True)
+    return logits
+
+
 def log_softmax(logits: ArrayLike, temperature: float = 1.0) -> F64:
     """Row-wise log-softmax of ``logits / T`` in float64, by log-sum-exp.
 

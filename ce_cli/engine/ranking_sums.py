@@ -106,11 +106,13 @@ class RankingSums:
             if t == 1:
                 return preds.astype(np.float64)
             if self.geometry == Geometry.SOFTMAX:
-                return _softmax(losses.log_probs_from_probs(preds, eps=losses.EPS)[0] / t)
+                return losses.softmax_inplace(
+                    losses.log_probs_from_probs(preds, eps=losses.EPS)[0] / t
+                )
             log_p, log_1mp, _ = losses.log_prob_pair_from_probs(preds, eps=losses.EPS)
             return _sigmoid((log_p - log_1mp) / t)
         z = preds.astype(np.float64) / t if t != 1 else preds.astype(np.float64)
-        return _softmax(z) if self.geometry == Geometry.SOFTMAX else _sigmoid(z)
+        return losses.softmax_inplace(z) if self.geometry == Geometry.SOFTMAX else _sigmoid(z)
 
     def _truth(self, target: np.ndarray) -> np.ndarray:
         """(n, K) bool: is row n a positive of column k."""
@@ -197,13 +199,6 @@ def exact_bytes(n_rows: int, n_cols: int, target_kind: str, weighted: bool) -> i
     """What ``--auc`` keeps for ``n_rows`` rows: 8·N·K of scores, the truth and the weights."""
     truth = 4 if target_kind == TargetKind.INDEX else n_cols
     return n_rows * (8 * n_cols + truth + (8 if weighted else 0))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    """exp(z − max) / Σ exp(z − max) per row (scipy.special.softmax's formula)."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    e /= e.sum(axis=1, keepdims=True)
-    return e
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

@@ -97,7 +97,7 @@ def probabilities(batch: Batch, plan: Plan) -> Rows | None:
         log_p, log_1mp = losses.log_sigmoid_pair(preds[:, 0])
         probs = np.column_stack([np.exp(log_1mp), np.exp(log_p)])
     elif logits:
-        probs = cl.softmax_inplace(preds)
+        probs = losses.softmax_inplace(preds)
     elif plan.one_column:
         probs = np.column_stack([1 - preds[:, 0], preds[:, 0]])
     else:
