@@ -9,9 +9,14 @@ machine (CPU model, cores), the load average before and after, and the date.
 Usage: python benchmarks/bench_pairs.py [CASE ...] [--pairs 5] [--baseline DIR] [--markdown]
        CASE: ce, kernel, multilabel, multilabel-memory, focal, wide, calibrate,
              calibrate-torchmetrics, temperature, auc, csv, temperature-torch,
-             check-bootstrap, focal-multilabel (default: all)
+             check-bootstrap, focal-multilabel, help, score-help, ctr, ctr-numpy
+             (default: all)
 --baseline DIR: compare ce with a copy of ce_cli under DIR (B = `python -m ce_cli` with
 DIR first on sys.path, same arguments) instead of the peer: the before/after ratio of a change.
+Every case runs with bytecode cached in a private directory, as an installed package has its
+.pyc files (--no-bytecode: as the environment says, e.g. PYTHONDONTWRITEBYTECODE=1 compiles
+ce_cli at every start). Start-up cases (help, score-help): each side of a pair is the fastest
+of STARTUP_REPEATS runs, interleaved.
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ import datetime
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_score import DATA, PEERS, find_ce, find_python, python_of, run_once
+from bench_score import DATA, PEERS, STARTUP_REPEATS, find_ce, find_python, python_of, run_once
 
 
 @dataclass
@@ -40,6 +48,8 @@ class Case:
     reported: bool = False  # both print "seconds=X" as their last line: compare those
     per_value: float = 1.0  # the ratio is multiplied by this (per-value comparisons)
     agree: Callable[[str, str], str] | None = None  # A's and B's stdout → "… agree" / "DISAGREE"
+    repeats: int = 1  # runs of each side per pair, interleaved; the side's time is the fastest
+    startup: bool = False  # --baseline: A via `launcher` too
 
 
 def cases(ce: str, torch_py: str | None, tm_py: str | None) -> dict[str, Case]:
@@ -100,8 +110,63 @@ def cases(ce: str, torch_py: str | None, tm_py: str | None) -> dict[str, Case]:
         "auc": Case(
             "auc", [*score, big, "--auc"], [*score, big, "--auc-bins", "1000"], "--auc-bins 1000"
         ),
+        **ctr_cases(score, peer),
         **peer_cases(ce, peer),
+        **startup_cases(ce),
     }
+
+
+def ctr_cases(score: list[str], peer: str) -> dict[str, Case]:
+    """50M binary rows in 20 shards (``make_data.py --only ctr``): ``ce score --loss bce``
+    against pyarrow + torch ``BCEWithLogits`` (float32) and pyarrow + numpy (float64)."""
+    ctr = str(DATA / "ctr")
+    a = [*score, ctr, "--loss", "bce"]
+    return {
+        "ctr": Case(
+            "ctr",
+            a,
+            [peer, str(PEERS / "torch_bce.py"), ctr],
+            "pyarrow+torch BCE",
+            agree=loss_agree,
+        ),
+        "ctr-numpy": Case(
+            "ctr-numpy",
+            a,
+            [sys.executable, str(PEERS / "numpy_bce.py"), ctr],
+            "pyarrow+numpy BCE (float64)",
+            agree=loss_agree,
+        ),
+    }
+
+
+def startup_cases(ce: str) -> dict[str, Case]:
+    """``ce --help`` and ``ce score --help`` against ``import click`` under ce's interpreter
+    (issue #15: ≤ 1.6×); ~50 ms each, so each side is the fastest of STARTUP_REPEATS runs."""
+    click = [python_of(ce), "-c", "import click"]
+    what = "python -c 'import click'"
+    return {
+        name: Case(name, [ce, *args], click, what, repeats=STARTUP_REPEATS, startup=True)
+        for name, args in (("help", ["--help"]), ("score-help", ["score", "--help"]))
+    }
+
+
+def set_environ(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextmanager
+def environment(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """os.environ with ``changes`` (None: unset) for the runs inside, restored after."""
+    saved = {name: os.environ.get(name) for name in changes}
+    set_environ(changes)
+    try:
+        yield
+    finally:
+        set_environ(saved)
 
 
 def compared(what: str, ce: float, peer: float, tolerance: float) -> str:
@@ -162,7 +227,10 @@ def peer_cases(ce: str, peer: str) -> dict[str, Case]:
     }
 
 
-def seconds_of(run: tuple[float, float, float, str], reported: bool) -> float:
+Run = tuple[float, float, float, str]  # bench_score.run_once: wall s, CPU s, peak MiB, stdout
+
+
+def seconds_of(run: Run, reported: bool) -> float:
     if not reported:
         return run[0]
     last = run[3].strip().splitlines()[-1]
@@ -188,6 +256,19 @@ def load() -> str:
         return "?"
 
 
+def one_pair(case: Case, a_first: bool) -> tuple[float, float, float, float]:
+    """A's and B's seconds and peaks in one pair: ``case.repeats`` runs of each, interleaved
+    (``a_first``: A starts), the fastest run of each side; peaks are the highest."""
+    order = (case.a, case.b) if a_first else (case.b, case.a)
+    runs: tuple[list[Run], list[Run]] = ([], [])
+    for _ in range(case.repeats):
+        for cmd, side in zip(order, runs, strict=True):
+            side.append(run_once(cmd))
+    ra, rb = runs if a_first else runs[::-1]
+    sa, sb = (min(seconds_of(r, case.reported) for r in side) for side in (ra, rb))
+    return sa, sb, max(r[2] for r in ra), max(r[2] for r in rb)
+
+
 def run_case(case: Case, pairs: int) -> dict[str, object]:
     """One warm-up of each, then `pairs` pairs in alternating order; per-pair ratios."""
     print(f"{case.name}: A = {' '.join(case.a)}", file=sys.stderr)
@@ -199,14 +280,11 @@ def run_case(case: Case, pairs: int) -> dict[str, object]:
         print(f"{case.name}: {agreement}", file=sys.stderr, flush=True)
     ratios, a_s, b_s, a_peak, b_peak = [], [], [], 0.0, 0.0
     for i in range(pairs):
-        order = (case.a, case.b) if i % 2 == 0 else (case.b, case.a)
-        first, second = (run_once(cmd) for cmd in order)
-        ra, rb = (first, second) if i % 2 == 0 else (second, first)
-        sa, sb = seconds_of(ra, case.reported), seconds_of(rb, case.reported)
+        sa, sb, pa, pb = one_pair(case, a_first=i % 2 == 0)
         ratios.append(sa / sb * case.per_value)
         a_s.append(sa)
         b_s.append(sb)
-        a_peak, b_peak = max(a_peak, ra[2]), max(b_peak, rb[2])
+        a_peak, b_peak = max(a_peak, pa), max(b_peak, pb)
     return {
         "case": case.name,
         "versus": case.what,
@@ -222,6 +300,11 @@ def run_case(case: Case, pairs: int) -> dict[str, object]:
     }
 
 
+def seconds(value: float) -> str:
+    """Two decimals; three below 0.1 s (start-up cases)."""
+    return f"{value:.3f}" if value < 0.1 else f"{value:.2f}"
+
+
 def table(results: Sequence[dict[str, object]], markdown: bool) -> str:
     head = ["case", "B", "ratio A/B (median)", "min–max", "A s", "B s", "A MiB", "B MiB", "load"]
     rows = [
@@ -230,8 +313,8 @@ def table(results: Sequence[dict[str, object]], markdown: bool) -> str:
             str(r["versus"]),
             f"{r['ratio']:.2f}",
             f"{r['low']:.2f}–{r['high']:.2f}",
-            f"{r['a']:.2f}",
-            f"{r['b']:.2f}",
+            seconds(float(r["a"])),  # type: ignore[arg-type]
+            seconds(float(r["b"])),  # type: ignore[arg-type]
             f"{r['a_peak']:,.0f}",
             f"{r['b_peak']:,.0f}",
             str(r["load"]),
@@ -247,6 +330,30 @@ def table(results: Sequence[dict[str, object]], markdown: bool) -> str:
     )
 
 
+def launcher(python: str, root: str) -> list[str]:
+    """``python`` running the ce_cli under ``root``: ``root`` goes first on sys.path, ahead of
+    the working directory that ``-m`` would put there (run from a checkout, ``-m ce_cli``
+    would otherwise run that checkout)."""
+    start = (
+        f"import runpy, sys; sys.path.insert(0, {root!r}); "
+        "runpy.run_module('ce_cli', run_name='__main__')"
+    )
+    return [python, "-c", start]
+
+
+def against_baseline(case: Case, ce: str, baseline: str) -> Case | None:
+    """The case with B = the same ce command run from the ce_cli under ``baseline`` (None when
+    A is not ce). A start-up case runs A the same way from this checkout, so that both sides
+    pay the same launcher."""
+    if case.a[0] != ce:
+        return None
+    python = python_of(ce)
+    root = str(Path(__file__).resolve().parent.parent)
+    a = [*launcher(python, root), *case.a[1:]] if case.startup else case.a
+    b = [*launcher(python, baseline), *case.a[1:]]
+    return replace(case, a=a, b=b, what=f"ce at {baseline}", per_value=1.0, agree=None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cases", nargs="*", help="cases to run (default: all)")
@@ -254,6 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ce", help="the ce executable (default: next to this python, or PATH)")
     parser.add_argument("--baseline", help="a directory holding another ce_cli: B runs it")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--no-bytecode",
+        action="store_true",
+        help="keep the environment's bytecode settings (default: cache .pyc files in a private "
+        "directory, as an installed package has them)",
+    )
     args = parser.parse_args(argv)
     ce = find_ce(args.ce)
     preferred = [os.environ.get("CE_BENCH_PEER_PYTHON", ""), "/work/venv-torch/bin/python"]
@@ -264,22 +377,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(chosen) - set(table_of):
         parser.error(f"unknown case(s) {', '.join(sorted(unknown))}; choose from {list(table_of)}")
     results = []
-    for name in chosen:
-        case = table_of[name]
-        if args.baseline:
-            # DIR goes first on sys.path, ahead of the working directory that ``-m`` would put
-            # there (run from a checkout, ``-m ce_cli`` would otherwise run that checkout)
-            start = (
-                f"import runpy, sys; sys.path.insert(0, {args.baseline!r}); "
-                "runpy.run_module('ce_cli', run_name='__main__')"
-            )
-            env_python = [python_of(ce), "-c", start]
-            if case.a[0] != ce:
-                continue
-            case = Case(name, case.a, [*env_python, *case.a[1:]], f"ce at {args.baseline}")
-        results.append(run_case(case, args.pairs))
+    cache = None if args.no_bytecode else tempfile.mkdtemp(prefix="ce-bench-pyc-")
+    bytecode = {"PYTHONDONTWRITEBYTECODE": None, "PYTHONPYCACHEPREFIX": cache}
+    try:
+        for name in chosen:
+            case: Case | None = table_of[name]
+            if args.baseline:
+                case = against_baseline(table_of[name], ce, args.baseline)
+            if case is not None:
+                with environment(bytecode if cache else {}):
+                    results.append(run_case(case, args.pairs))
+    finally:
+        if cache:
+            shutil.rmtree(cache, ignore_errors=True)
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"{when}; {machine()}; {args.pairs} pairs after one warm-up; ratio = A / B per pair")
+    pyc = "as the environment has it" if args.no_bytecode else "cached"
+    print(f".pyc {pyc}; start-up cases: each side the fastest of {STARTUP_REPEATS} runs a pair")
     print(table(results, args.markdown))
     for r in results:
         if r["agree"]:

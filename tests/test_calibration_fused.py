@@ -158,21 +158,25 @@ def test_the_first_fit_pass_gives_the_metrics_before_the_fit(tmp_path: Path) -> 
     assert fit["passes"] == memory.passes
 
 
-def test_derivative_rows_equal_the_temperature_accumulator() -> None:
+@pytest.mark.parametrize("t", [1.0, 2.0, 0.7])
+def test_derivative_rows_equal_the_temperature_accumulator(t: float) -> None:
+    """The fused kernel's NLL derivatives at T equal the accumulator's at β = 1/T (derivatives
+    at any T: the fit's last pass measures the metrics at the fitted T on the way)."""
     rng = np.random.default_rng(5)
     x = (rng.normal(size=(3000, 9)) * 2).astype(np.float32)
     y = rng.integers(0, 9, 3000)
     w = rng.random(3000)
-    rows = fused.softmax_calibration_rows(x, y, w, derivatives=True)
+    rows = fused.softmax_calibration_rows(x, y, w, temperature=t, derivatives=True)
     assert rows.grad is not None and rows.hess is not None
-    got = cal.TemperatureAccumulator(1.0)
-    got.add_rows("softmax", rows.nll, rows.grad, rows.hess, w)
-    want = cal.TemperatureAccumulator(1.0)
+    assert rows.d3 is not None and rows.d4 is not None
+    got = cal.TemperatureAccumulator(1.0 / t)
+    got.add_rows("softmax", rows.nll, rows.grad, rows.hess, w, (rows.d3, rows.d4))
+    want = cal.TemperatureAccumulator(1.0 / t)
     want.update(x, y, w)
     a, b = got.compute(), want.compute()
     assert (a.n_rows, a.weight) == (b.n_rows, b.weight)
     assert a.nll == pytest.approx(b.nll, rel=1e-13)
     assert a.grad == pytest.approx(b.grad, rel=1e-11, abs=1e-15)
     assert a.hess == pytest.approx(b.hess, rel=1e-12)
-    with pytest.raises(ValueError, match="T = 1"):
-        fused.softmax_calibration_rows(x, y, w, temperature=2.0, derivatives=True)
+    assert a.d3 == pytest.approx(b.d3, rel=1e-11)
+    assert a.d4 == pytest.approx(b.d4, rel=1e-11)

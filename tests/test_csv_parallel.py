@@ -381,14 +381,15 @@ def test_parsing_runs_on_the_threads_asked_for_and_not_far_ahead(
     batches = source.batches(batch_size=10, threads=threads)
     next(batches)
     time.sleep(0.05)  # time for the pool to run ahead, if it would
-    assert len(read) == (0 if threads == 1 else 2 * threads)  # bounded look-ahead
+    assert len(read) == (0 if threads == 1 else formats.PARSE_AHEAD * threads)  # bounded
     rest = list(batches)
     assert sum(b.num_rows for b in rest) == 5000 - 10
     names = set(parsed_on)
     if threads == 1:  # one reader over the whole text, on the calling thread
         assert (read, parsed_on) == ([], [threading.current_thread().name])
     else:
-        assert len(read) == len(parsed_on) == _chunk_count(_rows(5000)) > 2 * threads
+        ahead = formats.PARSE_AHEAD * threads
+        assert len(read) == len(parsed_on) == _chunk_count(_rows(5000)) > ahead
         assert all(n.startswith("ce-parse") for n in names)
         assert len(names) <= threads
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from conftest import assert_user_error, run, sample
 
-from ce_cli.engine import runner
+from ce_cli.engine import allocator, runner
 
 
 def as_json(*args: str) -> dict:
@@ -74,3 +75,29 @@ def test_no_progress_bar_on_stdout_or_when_not_a_terminal() -> None:
     result = run("score", sample("multiclass.csv"), "--format", "json")
     json.loads(result.stdout)
     assert "rows/s" not in result.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_allocator_is_tuned_once_from_the_process_symbols(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tune_allocator`` finds mallopt among the process's own symbols (no ldconfig run) and
+    sets the two thresholds once."""
+    calls: list[tuple[int, int]] = []
+
+    class Libc:
+        def __init__(self, name: object) -> None:
+            assert name is None  # dlopen(NULL): no library search
+            self.mallopt = Mallopt()
+
+    class Mallopt:
+        argtypes: object = None
+        restype: object = None
+
+        def __call__(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(allocator, "_tuned", False)
+    monkeypatch.setattr(allocator.ctypes, "CDLL", Libc)
+    allocator.tune_allocator()
+    allocator.tune_allocator()
+    assert calls == [(-3, allocator.MALLOC_MMAP_BYTES), (-1, allocator.MALLOC_TRIM_BYTES)]

@@ -85,3 +85,33 @@ def test_multilabel_logits_match_the_unfused_elements() -> None:
     np.testing.assert_array_equal(positive, np.exp(log_p) > 0.5)
     sig = np.exp(log_p)
     np.testing.assert_allclose(q_true, np.where(y == 1, sig, 1 - sig), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("fortran", [False, True])
+@pytest.mark.parametrize("alpha", [0.25, 0.3, 0.9, None])
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 1.0, 2.0, 3.0])
+def test_fused_sigmoid_focal_is_sigmoid_focal_terms_bit_for_bit(
+    fortran: bool, alpha: float | None, gamma: float
+) -> None:
+    """One exp(−|z|) for the focal terms and the plain BCE: the same bits as the two kernels
+    it replaces, edge values included, and the plain terms in the layout asked for."""
+    rng = np.random.default_rng(11)
+    z = rng.normal(0, 4, (300, 9))
+    z[:10, 0] = [0.0, -0.0, np.nan, 1e-30, -1e-30, 40, -40, 800, -800, 1]  # NaN: an invalid row
+    z = np.asfortranarray(z.astype(np.float32)) if fortran else z.astype(np.float32)
+    y = (rng.random(z.shape) < 0.4).astype(np.float64)
+    truth = y == 1
+    focal, plain = losses.sigmoid_focal_logit_terms(
+        z, y, truth, alpha=alpha, gamma=gamma, fortran=fortran
+    )
+    want = losses.sigmoid_focal_terms(z, y, alpha=alpha, gamma=gamma)
+    np.testing.assert_array_equal(focal, want)
+    assert focal.flags.c_contiguous  # as sigmoid_focal_terms lays it out: its row sums' order
+    np.testing.assert_array_equal(plain, losses.binary_logit_terms(z, truth, fortran=fortran))
+    assert plain.flags.f_contiguous == fortran
+    assert np.isnan(focal[2, 0]) and np.isfinite(np.delete(focal[:, 0], 2)).all()
+
+
+def test_fused_sigmoid_focal_checks_its_truth() -> None:
+    with pytest.raises(ValueError, match=r"target and truth \(booleans\) must have shape"):
+        losses.sigmoid_focal_logit_terms(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 3)))

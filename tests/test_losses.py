@@ -319,6 +319,39 @@ def test_probability_clip_counts_and_caps() -> None:
     np.testing.assert_allclose(terms, [-math.log(L.EPS), -math.log1p(-L.EPS), -math.log(0.7)])
 
 
+@pytest.mark.parametrize("margin", [0.0, 4.0, 15.0, 30.0])
+@pytest.mark.parametrize("scale", [1.0, 50.0])
+def test_ce_rows_are_within_an_ulp_of_lse(margin: float, scale: float) -> None:
+    """Unshifted exp (``losses.EXP_UNSHIFTED``): a row's loss is off by at most about one
+    rounding of lse = log Σ exp(x), also for confident rows (true class ahead by ``margin``)."""
+    rng = np.random.default_rng(3)
+    x = (rng.normal(0, 1, (2000, 50)) * scale).astype(np.float32)
+    y = rng.integers(0, 50, 2000)
+    x[np.arange(2000), y] = x.max(axis=1) + np.float32(margin)
+    got = L.ce_index_rows(x, y)[0]
+    logp = L.log_softmax(x.astype(np.float64))
+    want = L.ce_terms(logp, y)[0]
+    lse = x[:, 0] - logp[:, 0]
+    np.testing.assert_array_less(np.abs(got - want), 2.0**-52 * (np.abs(lse) + 1))
+
+
+@pytest.mark.parametrize("big", [599.0, 601.0, 1e4, -1e4])
+def test_a_block_with_huge_logits_is_shifted_and_no_other(big: float) -> None:
+    """A row whose max/T leaves ±EXP_UNSHIFTED makes its block subtract each row's maximum;
+    the rows of every block equal log_softmax's to 1e-12 either way."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 3, (200, 9)).astype(np.float32)
+    x[57] = np.float32(big) + x[57]
+    y = rng.integers(0, 9, 200)
+    want = L.ce_terms(L.log_softmax(x), y)[0]
+    for temperature in (1.0, 2.5):
+        want_t = L.ce_terms(L.log_softmax(x, temperature), y)[0]
+        for rows in (1, 7, 200):
+            got = L.ce_index_rows(x, y, temperature=temperature, block_rows=rows)[0]
+            np.testing.assert_allclose(got, want_t, rtol=1e-12)
+    np.testing.assert_allclose(L.ce_index_rows(x, y, block_rows=7)[0], want, rtol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_dtypes_accepted_and_accumulated_in_float64(data: dict[str, Any], dtype: str) -> None:
     x, y, w, multi = data["x"].astype(dtype), data["y"], data["w"], data["multi"]

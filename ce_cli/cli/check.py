@@ -1,13 +1,13 @@
 """``ce check``: the click command — options (and the config file) → ``run_check`` → outputs.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 any error (``CEError`` → the group's
-handler in ``cli/main.py``, which registers ``check_command``).
+handler in ``cli/main.py``, which registers ``check_command`` lazily: this module is
+imported when ``ce check`` runs or completes, not for ``ce --help``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import time
 from collections.abc import Callable
@@ -292,6 +292,8 @@ def _apply_config(ctx: click.Context, kwargs: dict[str, Any]) -> Config | None:
     }
     unknown = [k for k in config.values if k not in params]
     if unknown:
+        import difflib  # only for an unknown key's hint: not on ce --help's path
+
         hints = []
         for key in unknown:
             close = difflib.get_close_matches(key, list(params), n=1)

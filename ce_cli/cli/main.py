@@ -7,14 +7,15 @@ one line on stderr: ``ce: error: …``.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Iterator, Mapping, MutableMapping
+from gettext import gettext
+from typing import Any, NamedTuple, NoReturn
 
 import click
 
-from ce_cli.cli.check import check_command
-from ce_cli.cli.label_issues import label_issues_command
 from ce_cli.cli.options import (
     PATH,
     SectionedCommand,
@@ -70,12 +71,77 @@ def os_error_line(exc: OSError) -> str:
     return f"{exc.filename}: {cause}" if exc.filename else cause
 
 
+class LazyCommand(NamedTuple):
+    """A command imported when first looked up: ``module:attribute`` and the first paragraph of
+    its help (what ``ce --help`` lists, so listing it imports nothing)."""
+
+    target: str
+    help: str
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A group's commands by name, where a ``LazyCommand`` is imported on its first look-up
+    (``ce check …``, ``<Tab>``) and then kept; iterating lists every name without importing."""
+
+    def __init__(self, commands: Mapping[str, click.Command]) -> None:
+        self.loaded: dict[str, click.Command] = dict(commands)
+        self.lazy: dict[str, LazyCommand] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self.loaded:
+            module, _, attribute = self.lazy[name].target.partition(":")
+            self.loaded[name] = getattr(importlib.import_module(module), attribute)
+        return self.loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self.loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        found = [d.pop(name) for d in (self.loaded, self.lazy) if name in d]
+        if not found:
+            raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.loaded or name in self.lazy
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self.lazy, **self.loaded})
+
+    def __len__(self) -> int:
+        return len({**self.lazy, **self.loaded})
+
+    def listed(self, name: str) -> click.Command:
+        """The command if loaded, else a stand-in holding its help (for the list in --help)."""
+        if name in self.loaded:
+            return self.loaded[name]
+        return click.Command(name, help=self.lazy[name].help)
+
+
 class CEGroup(click.Group):
     """Errors → exit codes, in one place: ``CEError``, usage errors and OS conditions become one
     line on stderr and exit 2; anything else is an internal error (exit 2, ``--debug`` for the
     traceback)."""
 
     command_class = SectionedCommand
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = self.lazy_commands = LazyCommands(self.commands)
+
+    def add_lazy_command(self, name: str, target: str, help: str) -> None:
+        """Register ``module:attribute`` as command ``name``, imported when first looked up."""
+        self.lazy_commands.lazy[name] = LazyCommand(target, help)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's own list of commands, but a command not imported yet shows the help its
+        ``LazyCommand`` holds: ``ce --help`` imports none of them."""
+        shown = [(name, self.lazy_commands.listed(name)) for name in self.list_commands(ctx)]
+        shown = [(name, cmd) for name, cmd in shown if not cmd.hidden]
+        if not shown:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in shown)
+        with formatter.section(gettext("Commands")):
+            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in shown])
 
     def make_context(
         self,
@@ -356,8 +422,17 @@ def _save_temperature(path: str, report: Any, files: list[str]) -> None:
     click.echo(f"ce: wrote {path}", err=True)
 
 
-cli.add_command(check_command, "check")
-cli.add_command(label_issues_command, "label-issues")
+# imported when run or completed, not for ``ce --help`` (tests/test_startup.py: same help text)
+cli.add_lazy_command(
+    "check",
+    "ce_cli.cli.check:check_command",
+    "A CI gate: fail (exit 1) when a threshold or a baseline comparison fails.",
+)
+cli.add_lazy_command(
+    "label-issues",
+    "ce_cli.cli.label_issues:label_issues_command",
+    "Rows whose given label is likely wrong, as cleanlab's confident learning finds them.",
+)
 
 
 def main() -> None:

@@ -8,16 +8,13 @@ Every option is declared once, here. click does the range checks (``IntRange``, 
 from __future__ import annotations
 
 import functools
-import json
 import math
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
-from ce_cli.cli.completion import complete_columns
 from ce_cli.core.errors import CEError
 from ce_cli.core.limits import MAX_BINS, MAX_CLASSES, MAX_THREADS
 from ce_cli.core.vocab import (
@@ -36,6 +33,13 @@ PATH = click.Path(readable=False, allow_dash=True)
 """A file argument or option: completes file names (the value stays a ``str``)."""
 Param = click.Parameter | None
 Ctx = click.Context | None
+
+
+def complete_columns(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """The column options' shell completion (``cli/completion.py``, imported on <Tab> only)."""
+    from ce_cli.cli.completion import complete_columns as complete
+
+    return complete(ctx, param, incomplete)
 
 
 def stack(options: list[Callable[[Any], Any]], section: str | None = None) -> Decorator:
@@ -124,6 +128,9 @@ class TemperatureType(click.ParamType):
     def _from_file(self, text: str, param: Param, ctx: Ctx) -> float:
         """The ``temperature`` of the JSON file ``text`` (opened as is: no path test first, so a
         long text is no 'File name too long' crash)."""
+        import json  # only for a temperature given as a file: not on ce --help's path
+        from pathlib import Path
+
         try:
             raw = Path(text).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
@@ -567,6 +574,8 @@ def parse_classes(value: str | None) -> tuple[str, ...] | None:
 
 def _class_file(value: str) -> list[str] | None:
     """The class names in the file ``value``, one per line; None when it is not a file."""
+    from pathlib import Path  # not on ce --help's path
+
     try:
         text = Path(value).read_text(encoding="utf-8")
     except (OSError, ValueError):

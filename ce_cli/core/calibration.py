@@ -50,8 +50,10 @@ ends at 1, each cut sits just above the previous bin's largest confidence, withi
 within ~1e-16 of 1 the grid is finer than float64, so some of those edges print as 1.0.
 
 **Temperature** (``fit_temperature``): with ``β = 1/T`` the mean NLL ``L(β)`` is convex in
-``β``; each pass over the data accumulates ``L``, ``L'`` and ``L''`` at one ``β`` and a
-safeguarded Newton step (bracketed by the sign of ``L'``) picks the next ``β``.
+``β``; each pass over the data accumulates ``L`` and its first four derivatives at one ``β``
+(the row's ``log Σ exp(β·d)`` is a cumulant generating function: ``L''`` is a variance,
+``L'''``, ``L''''`` the third and fourth cumulants) and a safeguarded Newton step (bracketed by
+the sign of ``L'``), refined by ``L'''`` and ``L''''`` near the minimiser, picks the next ``β``.
 """
 
 from __future__ import annotations
@@ -869,61 +871,105 @@ class AccuracyAccumulator(_WeightedMean):
 # temperature scaling
 
 
+def softmax_moments(e: F64, d: F64, s: F64, spare: F64, out: F64) -> None:
+    """The raw moments ``m_k = Σ_c e_c·d_c^k / s`` (``k = 1 … K``, ``K = len(out)``: 2 or 4) of
+    each column of a class-major block (``e``, ``d``: (C, m); ``s = Σ_c e``) into ``out``
+    (K, m). Two: two einsums; four: ``spare`` (scratch of ``e``'s shape) holds ``e·d^k`` and
+    each sum over the classes is one matrix-vector product along the contiguous rows (the
+    faster ways measured)."""
+    if out.shape[0] == 2:
+        np.einsum("cn,cn->n", e, d, out=out[0])
+        np.einsum("cn,cn,cn->n", e, d, d, out=out[1])
+    else:
+        ones = np.ones(d.shape[0])
+        np.multiply(e, d, out=spare)
+        np.matmul(ones, spare, out=out[0])
+        for k in range(1, out.shape[0]):
+            np.multiply(spare, d, out=spare)
+            np.matmul(ones, spare, out=out[k])
+    out /= s
+
+
+def cumulants(moments: F64) -> tuple[F64, ...]:
+    """The first K cumulants from the raw moments ``moments`` (K, n), K = 2 or 4:
+    ``κ1 = m1``, ``κ2 = m2 - m1²`` (clipped at 0), ``κ3 = m3 - 3·m1·m2 + 2·m1³``,
+    ``κ4 = m4 - 4·m1·m3 + 6·m1²·m2 - 3·m1⁴ - 3·κ2²`` (whole vectors: computed once per batch)."""
+    m1, m2 = moments[0], moments[1]
+    m1sq = m1 * m1
+    var = np.maximum(m2 - m1sq, 0.0)
+    if moments.shape[0] == 2:
+        return m1, var
+    m3, m4 = moments[2], moments[3]
+    k3 = m3 - 3.0 * m1 * m2 + 2.0 * m1sq * m1
+    k4 = m4 - 4.0 * m1 * m3 + 6.0 * m1sq * m2 - 3.0 * m1sq * m1sq - 3.0 * var * var
+    return m1, var, k3, k4
+
+
+NLLSums = tuple[float, float, float, float | None, float | None]
+
+
 def _softmax_nll_sums(
-    x: NDArray[Any], target: NDArray[np.intp], w: F64 | None, beta: float
-) -> tuple[float, float, float]:
-    """``(Σ w·ℓ, Σ w·ℓ', Σ w·ℓ'')`` at ``β`` for softmax rows, by class-major row blocks.
+    x: NDArray[Any], target: NDArray[np.intp], w: F64 | None, beta: float, higher: bool = True
+) -> NLLSums:
+    """``(Σ w·ℓ, Σ w·ℓ', Σ w·ℓ'', Σ w·ℓ''', Σ w·ℓ'''')`` at ``β`` for softmax rows, by
+    class-major row blocks (the last two None unless ``higher``).
 
     With ``d = z - max_j z_j`` (so ``d ≤ 0``) and ``p = softmax(β·d)``:
-    ``ℓ = log Σ_j exp(β·d_j) - β·d_y`` (= ``logsumexp(βz) - β·z_y``),
-    ``ℓ' = E_p[d] - d_y`` and ``ℓ'' = Var_p[d] = E_p[d²] - E_p[d]² ≥ 0``. A block is held
-    ``(C, rows)`` in float64 (a plain converting copy of column-major batches), so every sum
-    over the classes runs along long contiguous rows.
+    ``ℓ = log Σ_j exp(β·d_j) - β·d_y`` (= ``logsumexp(βz) - β·z_y``). Its first term is the
+    cumulant generating function of ``d`` under the row's softmax, so ``ℓ' = E_p[d] - d_y``,
+    ``ℓ'' = Var_p[d] ≥ 0`` and ``ℓ'''``, ``ℓ''''`` are the third and fourth cumulants
+    (``softmax_moments``, ``cumulants``). A block is held ``(C, rows)`` in float64 (a plain
+    converting copy of column-major batches), so every sum over the classes runs along long
+    contiguous rows; the per-row values are summed once per call.
     """
     n, n_classes = x.shape
     rows = max(1, min(n, max(64, _NLL_BLOCK_ELEMENTS // max(n_classes, 1))))
-    d_buf, e_buf = np.empty((n_classes, rows)), np.empty((n_classes, rows))
+    bufs = [np.empty(n_classes * rows) for _ in range(3)]
     cols = np.arange(rows)
-    loss = grad = hess = 0.0
+    moments = np.empty((4 if higher else 2, n))
+    d_y, s0 = np.empty(n), np.empty(n)
     for start in range(0, n, rows):
         sl = slice(start, min(start + rows, n))
         m = sl.stop - start
-        d, e = d_buf[:, :m], e_buf[:, :m]
+        d, e, spare = (b[: n_classes * m].reshape(n_classes, m) for b in bufs)
         np.copyto(d, x[sl].T)
         d -= d.max(axis=0)
-        d_y = d[target[sl], cols[:m]]
+        d_y[sl] = d[target[sl], cols[:m]]
         if beta == 1.0:
             np.exp(d, out=e)
         else:
             np.multiply(d, beta, out=e)
             np.exp(e, out=e)
-        s0 = e.sum(axis=0)
-        e *= d
-        mean = e.sum(axis=0) / s0
-        var = np.einsum("cn,cn->n", e, d) / s0 - mean * mean
-        np.maximum(var, 0.0, out=var)
-        wb = None if w is None else w[sl]
-        loss += _sum(np.log(s0) - beta * d_y, wb)
-        grad += _sum(mean - d_y, wb)
-        hess += _sum(var, wb)
-    return loss, grad, hess
+        np.sum(e, axis=0, out=s0[sl])
+        softmax_moments(e, d, s0[sl], spare, moments[:, sl])
+    mean, *rest = cumulants(moments)
+    terms = (np.log(s0) - beta * d_y, mean - d_y, *rest)
+    sums = [_sum(t, w) for t in terms]
+    if not higher:
+        return sums[0], sums[1], sums[2], None, None
+    return sums[0], sums[1], sums[2], sums[3], sums[4]
 
 
-def _sigmoid_nll_sums(z: F64, y: F64, w: F64 | None, beta: float) -> tuple[float, float, float]:
-    """``(Σ w·ℓ, Σ w·ℓ', Σ w·ℓ'')`` at ``β`` for binary logits, with ``t = β·z``:
-    ``ℓ = BCE(t, y) = max(t, 0) + log(1 + e^{-|t|}) - y·t``, ``ℓ' = (σ(t) - y)·z``,
-    ``ℓ'' = σ(t)·(1 - σ(t))·z²``."""
+def _sigmoid_nll_sums(z: F64, y: F64, w: F64 | None, beta: float) -> NLLSums:
+    """The sums of ``ℓ`` and its first four derivatives in ``β`` for binary logits, with
+    ``t = β·z`` and ``σ = σ(t)``: ``ℓ = BCE(t, y) = max(t, 0) + log(1 + e^{-|t|}) - y·t``,
+    ``ℓ' = (σ - y)·z``, ``ℓ'' = σ(1 - σ)·z²``, ``ℓ''' = ℓ''·(1 - 2σ)·z``,
+    ``ℓ'''' = ℓ''·(1 - 6σ(1 - σ))·z²``."""
     t = beta * z
     a = np.exp(-np.abs(t))
     sig = np.where(t >= 0.0, 1.0 / (1.0 + a), a / (1.0 + a))
     loss = np.maximum(t, 0.0) + np.log1p(a) - y * t
-    hess = a / ((1.0 + a) * (1.0 + a)) * z * z
-    return _sum(loss, w), _sum((sig - y) * z, w), _sum(hess, w)
+    var = a / ((1.0 + a) * (1.0 + a))  # σ(1 - σ)
+    hess = var * z * z
+    d3 = hess * (1.0 - 2.0 * sig) * z
+    d4 = hess * (1.0 - 6.0 * var) * z * z
+    return _sum(loss, w), _sum((sig - y) * z, w), _sum(hess, w), _sum(d3, w), _sum(d4, w)
 
 
 @dataclass(frozen=True)
 class TemperatureStats:
-    """Mean NLL and its first two derivatives in ``β = 1/T`` at one ``β`` (None if no weight)."""
+    """Mean NLL and its first two derivatives in ``β = 1/T`` at one ``β`` (None if no weight),
+    and the third and fourth (``d3``, ``d4``; None also when the pass did not compute them)."""
 
     beta: float
     temperature: float
@@ -932,18 +978,21 @@ class TemperatureStats:
     nll: float | None
     grad: float | None
     hess: float | None
+    d3: float | None = None
+    d4: float | None = None
 
 
 class TemperatureAccumulator:
-    """Sums of ``ℓ(β)``, ``ℓ'(β)`` and ``ℓ''(β)`` at a fixed ``β = 1/T`` (one Newton pass).
+    """Sums of ``ℓ(β)`` and its first four derivatives at a fixed ``β = 1/T`` (one Newton pass).
 
     ``logits`` (n, C) with class-index targets use softmax (``ℓ = logsumexp(βz) - β·z_y``);
     a vector (n,) with 0/1 (or soft) targets uses the sigmoid (``ℓ = BCE(β·z, y)``). The mean NLL
     ``L(β) = Σ w·ℓ / Σ w`` is convex in ``β`` (``ℓ''`` is a variance). Log-probabilities are valid
-    softmax logits. State: rows, ``Σ w`` and the three sums; merge adds (same ``β`` only).
+    softmax logits. State: rows, ``Σ w`` and the five sums (the last two None once rows without
+    them were added; ``higher=False``: softmax rows skip them); merge adds (same ``β`` only).
     """
 
-    def __init__(self, beta: float = 1.0) -> None:
+    def __init__(self, beta: float = 1.0, higher: bool = True) -> None:
         b = float(beta)
         if not (b > 0.0 and math.isfinite(b)):
             raise ValueError(f"beta must be a finite number > 0, got {beta}")
@@ -952,6 +1001,9 @@ class TemperatureAccumulator:
         self.n_rows = 0
         self.weight = 0.0
         self.loss = self.grad = self.hess = 0.0
+        self.d3: float | None = 0.0
+        self.d4: float | None = 0.0
+        self.higher = higher
 
     def _set_kind(self, kind: str) -> None:
         if self.kind not in (None, kind):
@@ -969,6 +1021,8 @@ class TemperatureAccumulator:
                 raise ValueError(f"target must have shape {z.shape}, got shape {y.shape}")
             w = _weights(weight, z.size)
             sums = _sigmoid_nll_sums(z, y, w, self.beta)
+            sums = sums if self.higher else (*sums[:3], None, None)
+
         else:
             self._set_kind("softmax")
             x = _matrix(arr, "logits")
@@ -978,25 +1032,42 @@ class TemperatureAccumulator:
                 )
             idx = _index_target(target, x.shape[0], x.shape[1])
             w = _weights(weight, x.shape[0])
-            sums = _softmax_nll_sums(x, idx, w, self.beta)
+            sums = _softmax_nll_sums(x, idx, w, self.beta, self.higher)
         n = arr.shape[0]
-        self.n_rows += n
-        self.weight += float(n) if w is None else float(w.sum())
+        self._add(n, float(n) if w is None else float(w.sum()), sums)
+
+    def _add(
+        self,
+        n_rows: int,
+        weight: float,
+        sums: tuple[float, float, float, float | None, float | None],
+    ) -> None:
+        self.n_rows += n_rows
+        self.weight += weight
         self.loss += sums[0]
         self.grad += sums[1]
         self.hess += sums[2]
+        self.d3 = None if self.d3 is None or sums[3] is None else self.d3 + sums[3]
+        self.d4 = None if self.d4 is None or sums[4] is None else self.d4 + sums[4]
 
     def add_rows(
-        self, kind: str, loss: F64, grad: F64, hess: F64, weight: F64 | None = None
+        self,
+        kind: str,
+        loss: F64,
+        grad: F64,
+        hess: F64,
+        weight: F64 | None = None,
+        higher: tuple[F64, F64] | None = None,
     ) -> None:
-        """Add rows whose terms ``ℓ``, ``ℓ'``, ``ℓ''`` at this ``β`` were computed elsewhere
-        (``softmax_calibration`` with ``derivatives``)."""
+        """Add rows whose terms ``ℓ``, ``ℓ'``, ``ℓ''`` (and ``higher``: ``ℓ'''``, ``ℓ''''``) at
+        this ``β`` were computed elsewhere (``softmax_calibration`` with ``derivatives``)."""
         self._set_kind(kind)
-        self.n_rows += loss.shape[0]
-        self.weight += float(loss.shape[0]) if weight is None else float(weight.sum())
-        self.loss += _sum(loss, weight)
-        self.grad += _sum(grad, weight)
-        self.hess += _sum(hess, weight)
+        n = loss.shape[0]
+        d3, d4 = (
+            (None, None) if higher is None else (_sum(higher[0], weight), _sum(higher[1], weight))
+        )
+        sums = (_sum(loss, weight), _sum(grad, weight), _sum(hess, weight), d3, d4)
+        self._add(n, float(n) if weight is None else float(weight.sum()), sums)
 
     def merge(self, other: TemperatureAccumulator) -> TemperatureAccumulator:
         """Add ``other``'s sums (same ``β``, same kind) into this one; returns ``self``."""
@@ -1004,22 +1075,21 @@ class TemperatureAccumulator:
             raise ValueError(f"cannot merge NLL sums at beta {self.beta} and {other.beta}")
         if other.kind is not None:
             self._set_kind(other.kind)
-        self.n_rows += other.n_rows
-        self.weight += other.weight
-        self.loss += other.loss
-        self.grad += other.grad
-        self.hess += other.hess
+        sums = (other.loss, other.grad, other.hess, other.d3, other.d4)
+        self._add(other.n_rows, other.weight, sums)
         return self
 
     def compute(self) -> TemperatureStats:
-        """Means over the weight: ``L(β)``, ``L'(β)``, ``L''(β)``."""
-        if self.weight > 0.0:
-            nll, grad, hess = (s / self.weight for s in (self.loss, self.grad, self.hess))
+        """Means over the weight: ``L(β)``, ``L'(β)``, ``L''(β)`` (and ``L'''``, ``L''''``)."""
+        if not self.weight > 0.0:
             return TemperatureStats(
-                self.beta, 1.0 / self.beta, self.n_rows, self.weight, nll, grad, hess
+                self.beta, 1.0 / self.beta, self.n_rows, self.weight, None, None, None
             )
+        sums = (self.loss, self.grad, self.hess, self.d3, self.d4)
+        nll, grad, hess, d3, d4 = (None if s is None else s / self.weight for s in sums)
+        assert nll is not None and grad is not None and hess is not None
         return TemperatureStats(
-            self.beta, 1.0 / self.beta, self.n_rows, self.weight, None, None, None
+            self.beta, 1.0 / self.beta, self.n_rows, self.weight, nll, grad, hess, d3, d4
         )
 
 
@@ -1052,8 +1122,8 @@ Mapper = Callable[[Callable[[tuple[Any, ...]], "TemperatureAccumulator"], Batche
 BatchSums = Callable[[tuple[Any, ...]], "TemperatureAccumulator"]
 
 
-def _batch_sums(beta: float, batch: tuple[Any, ...]) -> TemperatureAccumulator:
-    acc = TemperatureAccumulator(beta)
+def _batch_sums(beta: float, batch: tuple[Any, ...], higher: bool = True) -> TemperatureAccumulator:
+    acc = TemperatureAccumulator(beta, higher)
     acc.update(*batch[:3])
     return acc
 
@@ -1071,24 +1141,59 @@ def _nll_pass(
 
 
 def _next_beta(
-    beta: float, g: float, h: float, bracket: list[float], seen: list[bool], older_step: float
+    beta: float,
+    g: float,
+    h: float,
+    bracket: list[float],
+    seen: list[bool],
+    older_step: float,
+    refined: float | None = None,
 ) -> float:
     """The safeguarded Newton step from ``β`` with ``L'(β) = g``, ``L''(β) = h``.
 
     ``bracket = [lo, hi]`` holds the minimiser (``L'(lo) < 0 < L'(hi)`` where ``seen``, else the
-    bound). Take the Newton step ``β - g/h`` when it lands strictly inside the bracket and is at
-    most half the step before last (Numerical Recipes' rtsafe rule). Otherwise bisect
+    bound). Take the Newton step ``β - g/h`` (or ``refined``, the step ``_taylor_step`` found,
+    when given) when it lands strictly inside the bracket and is at most half the step before
+    last (Numerical Recipes' rtsafe rule), or is below ``β``'s last bit (``β`` itself: the
+    minimiser to float64 precision, as ``β`` is then an end of the bracket). Otherwise bisect
     (geometrically when ``hi > 2·lo``) once both ends are seen, or else expand ×4 toward the
     unseen end (held at the bound).
     """
     lo, hi = bracket
     if h > 0.0:
-        step = -g / h
+        step = -g / h if refined is None else refined
+        if beta + step == beta:
+            return beta
         if lo < beta + step < hi and abs(step) <= 0.5 * abs(older_step):
             return beta + step
+
     if seen[0] and seen[1]:
         return math.sqrt(lo * hi) if hi > 2.0 * lo else 0.5 * (lo + hi)
     return min(4.0 * beta, hi) if g < 0.0 else max(0.25 * beta, lo)
+
+
+def _taylor_step(stats: TemperatureStats) -> tuple[float, float] | None:
+    """The Newton step refined by the third and fourth derivatives, and its expected error.
+
+    The step is the root ``δ`` of ``L'(β + δ) ≈ g + h·δ + d3·δ²/2 + d4·δ³/6`` next to the Newton
+    step ``-g/h`` (three Newton iterations on the polynomial). The root moves by
+    ``a = |d3·δ²/2| / h`` for the third derivative and ``b = |d4·δ³/6| / h`` for the fourth; the
+    error left is taken as the next term of that series, extrapolated geometrically: ``b²/a``.
+    None (plain Newton) without ``d3``/``d4`` or where the terms do not shrink
+    (``a > |δ|/2`` or ``b > a``): too far from the minimiser for the Taylor polynomial."""
+    g, h, d3, d4 = stats.grad, stats.hess, stats.d3, stats.d4
+    if g is None or h is None or d3 is None or d4 is None or not h > 0.0:
+        return None
+    step = -g / h
+    for _ in range(3):
+        slope = h + step * (d3 + step * d4 / 2.0)
+        if not slope > 0.0:
+            return None
+        step -= (g + step * (h + step * (d3 / 2.0 + step * d4 / 6.0))) / slope
+    a, b = abs(d3 * step * step / 2.0) / h, abs(d4 * step**3 / 6.0) / h
+    if not (a <= abs(step) / 2.0 and b <= a and math.isfinite(step)):
+        return None
+    return step, (b * b / a if a > 0.0 else 0.0)
 
 
 def _flat_warning(beta: float, seen: list[bool]) -> str:
@@ -1106,19 +1211,22 @@ def _flat_warning(beta: float, seen: list[bool]) -> str:
 class _BetaSearch:
     """The state of ``fit_temperature``'s search for β: the bracket ``[lo, hi]`` around the
     minimiser, which of its ends were seen (``L' < 0`` at ``lo``, ``> 0`` at ``hi``), the last
-    two steps, and how the search ended."""
+    two steps, how the search ended, and whether the next pass is expected to be the last
+    (``last_expected``: a refined step whose expected error is below ``tol / 8``)."""
 
     def __init__(self, lo: float, hi: float, tol: float) -> None:
         self.bounds, self.tol = (lo, hi), tol
         self.bracket, self.seen = [lo, hi], [False, False]
         self.steps = [math.inf, math.inf]
         self.converged = False
+        self.last_expected = False
         self.warnings: list[str] = []
 
     def next_beta(self, beta: float, stats: TemperatureStats) -> float | None:
         """The β of the next pass, or ``None`` when the search is over (``converged`` and
         ``warnings`` say how)."""
         g, h = stats.grad, stats.hess
+        self.last_expected = False
         if g is None or h is None:
             self.warnings.append("no rows with weight: the temperature cannot be fitted; T = 1")
             return None
@@ -1135,11 +1243,15 @@ class _BetaSearch:
                 f"the NLL keeps decreasing past the bound T = {1 / beta:.3g} ({limit})"
             )
             return None
-        new = _next_beta(beta, g, h, self.bracket, self.seen, self.steps[0])
+        taylor = _taylor_step(stats)
+        refined = None if taylor is None else taylor[0]
+        new = _next_beta(beta, g, h, self.bracket, self.seen, self.steps[0], refined)
         self.steps = [self.steps[1], new - beta]
         if abs(new - beta) < self.tol or self.bracket[1] - self.bracket[0] < self.tol:
             self.converged = True
             return None
+        if taylor is not None and new == beta + taylor[0]:
+            self.last_expected = taylor[1] < self.tol / 8.0
         return new
 
 
@@ -1151,21 +1263,26 @@ def fit_temperature(
     beta_bounds: tuple[float, float] = BETA_BOUNDS,
     mapper: Mapper = map,
     first_sums: BatchSums | None = None,
+    last_sums: Callable[[float], BatchSums] | None = None,
 ) -> TemperatureFit:
     """Fit ``T`` by minimising the mean NLL ``L(β)``, ``β = 1/T``, in bounded memory.
 
     ``make_batches()`` must return a fresh iterable of ``(logits, target)`` or
     ``(logits, target, weight)`` batches each time (see ``TemperatureAccumulator``). Each pass
-    accumulates ``L, L', L''`` at one ``β``; the next ``β`` is the safeguarded Newton step
-    ``β - L'/L''`` of ``_next_beta``. Because ``L`` is convex, the sign of ``L'`` brackets the
-    minimiser, so the iteration cannot diverge and stays in ``beta_bounds`` (default
-    ``e^±10``, scikit-learn's). It stops when ``|Δβ| < tol``, or after ``max_passes``. The first
-    pass is at ``T = 1``. ``mapper`` (``map``-like, results in order) computes each batch's
-    sums, e.g. on threads (``engine.ordered_map``); ``first_sums(batch)``, when given, makes
-    the first pass's sums at ``β = 1`` (a ``TemperatureAccumulator``; e.g. from a pass that
-    computes more). Elements of a batch after the third are ignored. If ``L`` still decreases
-    at a bound (e.g. every row correct and separable: ``T → 0``) the fit stops there with
-    ``converged=False`` and a warning.
+    accumulates ``L`` and its derivatives at one ``β``; the next ``β`` is the safeguarded Newton
+    step ``β - L'/L''`` of ``_next_beta``, refined by ``L'''`` and ``L''''`` near the minimiser
+    (``_taylor_step``). Because ``L`` is convex, the sign of ``L'`` brackets the minimiser, so
+    the iteration cannot diverge and stays in ``beta_bounds`` (default ``e^±10``,
+    scikit-learn's). It stops when ``|Δβ| < tol``, or after ``max_passes``. The first pass is at
+    ``T = 1``. ``mapper`` (``map``-like, results in order) computes each batch's sums, e.g. on
+    threads (``engine.ordered_map``); ``first_sums(batch)``, when given, makes the first pass's
+    sums at ``β = 1`` (a ``TemperatureAccumulator``; e.g. from a pass that computes more), and
+    ``last_sums(β)`` the batch sums of a pass the search expects to be the last (its refined
+    step is expected within ``tol / 8``; e.g. one that also measures the metrics at ``β``). Such
+    a pass computes ``L`` and its first two derivatives only (plain Newton after it): a wrong
+    guess costs time, never accuracy. Elements of a batch after the third are ignored. If ``L``
+    still decreases at a bound (e.g. every row correct and separable: ``T → 0``) the fit stops
+    there with ``converged=False`` and a warning.
     """
     lo, hi = float(beta_bounds[0]), float(beta_bounds[1])
     if not 0.0 < lo <= 1.0 <= hi < math.inf:
@@ -1175,6 +1292,10 @@ def fit_temperature(
     beta: float | None = 1.0
     while beta is not None and len(history) < max_passes:
         sums = first_sums if not history else None
+        if history and search.last_expected:  # L, L' and L'' only
+            sums = (
+                partial(_batch_sums, beta, higher=False) if last_sums is None else last_sums(beta)
+            )
         history.append(_nll_pass(make_batches, beta, mapper, sums))
         beta = search.next_beta(beta, history[-1])
     if beta is not None:
@@ -1243,6 +1364,7 @@ __all__ = [
     "TemperatureStats",
     "brier_terms",
     "confidence_and_correct",
+    "cumulants",
     "equal_mass_cuts",
     "fine_bin_index",
     "fine_edges",
@@ -1250,6 +1372,7 @@ __all__ = [
     "fit_temperature_arrays",
     "nll_terms",
     "quantile_ece_bound",
+    "softmax_moments",
     "top_label",
     "uniform_bin_index",
     "uniform_edges",

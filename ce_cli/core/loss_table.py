@@ -71,6 +71,11 @@ RowTerms = Callable[[F64, NDArray[Any], LossParams], tuple[F64, F64]]
 FusedRowTerms = Callable[[NDArray[Any], NDArray[Any], float, LossParams], tuple[F64, F64]]
 ElementTerms = Callable[[NDArray[Any], NDArray[Any], LossParams], F64]
 ProbElementTerms = Callable[[NDArray[Any], NDArray[Any], LossParams], tuple[F64, int]]
+# (logits, 0/1 targets, y = 1 as booleans, params, column-major plain terms)
+#   → (the loss's terms, the plain BCE)
+FusedElementTerms = Callable[
+    [NDArray[Any], NDArray[Any], NDArray[np.bool_], LossParams, bool], tuple[F64, F64]
+]
 
 SHAPE_WORDS = {
     DataShape.MULTICLASS: "one class per row",
@@ -92,6 +97,7 @@ class LossSpec:
     fused_rows: FusedRowTerms | None = None  # softmax, logits and index targets
     elements: ElementTerms | None = None  # sigmoid geometry, logits
     elements_from_probs: ProbElementTerms | None = None  # sigmoid geometry, probabilities
+    fused_elements: FusedElementTerms | None = None  # sigmoid, logits, 0/1 targets: with plain
     scored_as: Mapping[DataShape, Loss] = field(default_factory=dict)  # ce on one column: bce
     scalar_alpha: frozenset[Geometry] = frozenset()  # α is one number (the positives' weight)
     weights_normalise: bool = False  # the mean divides by Σ class weights (PyTorch's ce)
@@ -161,6 +167,15 @@ def _focal_elements(z: NDArray[Any], y: NDArray[Any], p: LossParams) -> F64:
     return losses.sigmoid_focal_terms(z, y, alpha=p.focal_alpha, gamma=p.gamma)
 
 
+def _focal_fused_elements(
+    z: NDArray[Any], y: NDArray[Any], truth: NDArray[np.bool_], p: LossParams, fortran: bool
+) -> tuple[F64, F64]:
+    """``_focal_elements`` and the plain BCE of 0/1 targets from one ``exp`` per element."""
+    return losses.sigmoid_focal_logit_terms(
+        z, y, truth, alpha=p.focal_alpha, gamma=p.gamma, fortran=fortran
+    )
+
+
 def _focal_elements_from_probs(q: NDArray[Any], y: NDArray[Any], p: LossParams) -> tuple[F64, int]:
     return losses.sigmoid_focal_terms_from_probs(
         q, y, alpha=p.focal_alpha, gamma=p.gamma, eps=losses.EPS
@@ -211,6 +226,7 @@ LOSSES: dict[Loss, LossSpec] = {
             rows=_focal_rows,
             elements=_focal_elements,
             elements_from_probs=_focal_elements_from_probs,
+            fused_elements=_focal_fused_elements,
             scalar_alpha=frozenset({_SIGMOID}),
         ),
     )

@@ -50,11 +50,15 @@ BLOCK_ELEMENTS = 1 << 18
 """``log_softmax`` works on row blocks of about this many float64 elements (2 MiB)."""
 
 CE_BLOCK_ELEMENTS = 1 << 20
-"""``ce_index_rows`` works on row blocks of about this many float64 elements (8 MiB). Measured
-on 1M × 100 float32, F-order, 32768-row batches on two worker threads, as ``ce score`` runs it
-(2 cores, 2026-12-06): 2^16 → 0.26 s, 2^18 → 0.25 s, 2^19 → 0.22 s, 2^20 → 0.18–0.20 s (ce
-score's peak 377 MiB against 333), 2^21 → 0.18 s. On one thread 2^16 was best (0.33 s against
-0.39 s), but ``ce score`` runs two."""
+"""``ce_index_rows`` works on row blocks of about this many values (an 8 MiB float64 buffer).
+Measured on 1M × 100 float32, F-order, 32768-row batches on two worker threads, as ``ce score``
+runs it (``benchmarks/peers/kernel_ce.py`` with the constant set; 2 cores, 2026-12-07):
+2^18 → 0.20 s, 2^19 → 0.17 s, 2^20 → 0.15 s, 2^21 → 0.16 s, 2^22 → 0.18 s."""
+
+EXP_UNSHIFTED = 600.0
+"""``ce_index_rows`` exponentiates ``x/T`` without the row's maximum subtracted while every
+row's ``max/T`` lies within ±600: ``C·e^600`` cannot overflow, and a row's largest term stays
+a normal float (``e^-600``), so the terms it drops are below 1e-16 of it."""
 
 CLASS_MAJOR_MAX_CLASSES = 64
 """Up to this many classes (or for input that is not C-contiguous) ``ce_index_rows`` holds a
@@ -345,23 +349,25 @@ def _block_rows(n_classes: int) -> int:
 
 
 class _FirstMax:
-    """``np.argmax`` over the classes of a class-major block (C, m) already shifted by its max,
-    with reused buffers: the first c where the block is exactly 0, found as C + min over c of
-    [b_c == 0]·(c − C) — reductions along contiguous rows, no transposed copy."""
+    """``np.argmax`` over the classes of a class-major block (C, m), given each row's maximum,
+    with reused buffers: the first c where the block equals its maximum, found as
+    C − max over c of [x_c == max]·(C − c) — reductions along contiguous rows, no transposed
+    copy; in bytes (the mask itself) below 256 classes."""
 
     def __init__(self, n_classes: int, rows: int) -> None:
-        itype = np.int16 if n_classes < np.iinfo(np.int16).max else np.int64
         self.n_classes = n_classes
         self.is_max = np.empty((n_classes, rows), dtype=bool)
-        self.keyed = np.empty((n_classes, rows), dtype=itype)
-        self.offset = (np.arange(n_classes, dtype=itype) - n_classes)[:, None]
+        itype = np.uint8 if n_classes < 256 else np.int64
+        self.keyed = None if itype is np.uint8 else np.empty((n_classes, rows), dtype=itype)
+        self.key = (n_classes - np.arange(n_classes)).astype(itype)[:, None]
 
-    def __call__(self, shifted: F64, out: NDArray[np.int64]) -> None:
-        m = shifted.shape[1]
-        is_max, keyed = self.is_max[:, :m], self.keyed[:, :m]
-        np.equal(shifted, 0.0, out=is_max)
-        np.multiply(is_max, self.offset, out=keyed)
-        np.add(keyed.min(axis=0), self.n_classes, out=out, casting="unsafe")
+    def __call__(self, block: NDArray[Any], top: NDArray[Any], out: NDArray[np.int64]) -> None:
+        m = block.shape[1]
+        is_max = self.is_max[:, :m]
+        np.equal(block, top, out=is_max)
+        keyed = is_max.view(np.uint8) if self.keyed is None else self.keyed[:, :m]
+        np.multiply(is_max.view(np.uint8) if self.keyed is None else is_max, self.key, out=keyed)
+        np.subtract(self.n_classes, keyed.max(axis=0), out=out, casting="unsafe")
 
 
 def ce_index_rows(
@@ -380,11 +386,12 @@ def ce_index_rows(
     ``loss_n = (1-ε)·w_{y_n}·(lse_n - x_{n,y_n}/T) + (ε/C)·Σ_c w_c·(lse_n - x_{n,c}/T)``,
     ``lse_n = log Σ_c exp(x_{n,c}/T)``, ``denom_n = w_{y_n}``.
 
-    Works through cache-sized row blocks (``block_rows``, default about 2**16 / C rows): each
-    block is converted once into a reused float64 buffer (class-major for C <= 64 or input
-    that is not C-contiguous), so float16/32/64 input in C or Fortran order costs no
-    whole-array temporaries. ``argmax_out`` (int64, shape (n,)), when given, receives
-    ``np.argmax(logits, axis=1)`` (ties: the first index; finite logits) from the same pass.
+    Works through cache-sized row blocks (``block_rows``, default about 2**20 / C rows), read
+    in place (class-major for C <= 64 or input that is not C-contiguous), in float64: per block
+    one pass for each row's maximum, one ``exp`` (converting float16/32 on the way) and one
+    sum — see ``_exp_into`` for when the exponent is shifted. ``argmax_out`` (int64, shape
+    (n,)), when given, receives ``np.argmax(logits, axis=1)`` (ties: the first index; finite
+    logits) from the maximum's pass.
     """
     x = _check_logits_2d(logits, "logits")
     n, n_classes = x.shape
@@ -398,6 +405,7 @@ def ce_index_rows(
     if argmax_out is not None and argmax_out.shape != (n,):
         raise ValueError(f"argmax_out must have shape ({n},), got {argmax_out.shape}")
     class_major = n_classes <= CLASS_MAJOR_MAX_CLASSES or not x.flags.c_contiguous
+    axis = 0 if class_major else 1
     m_max = min(rows, n)
     buf = np.empty((n_classes, m_max) if class_major else (m_max, n_classes))
     first_max = _FirstMax(n_classes, m_max) if argmax_out is not None and class_major else None
@@ -405,46 +413,68 @@ def ce_index_rows(
     loss = np.empty(n)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
-        m, t = stop - start, idx[start:stop]
-        b = buf[:, :m] if class_major else buf[:m]
-        np.copyto(b, x[start:stop].T if class_major else x[start:stop])
-        # b = (x - max_c x) / T: lse_n = log Σ_c exp(b) is then shift-free, and so is every term
-        b -= b.max(axis=0 if class_major else 1, keepdims=True)
-        if argmax_out is not None:  # b is exactly 0 where a row reaches its maximum
-            if first_max is not None:
-                first_max(b, argmax_out[start:stop])
-            else:
-                np.argmax(b, axis=1, out=argmax_out[start:stop])
-        _ce_block_terms(b, t, loss[start:stop], class_major, temp, w, w_vec, eps)
+        t, out = idx[start:stop], loss[start:stop]
+        block = x[start:stop].T if class_major else x[start:stop]
+        top = block.max(axis=axis)
+        if argmax_out is not None:  # class-major: from the maximum; else numpy's own
+            _first_max_into(argmax_out[start:stop], block, top, first_max)
+        b = buf[:, : stop - start] if class_major else buf[: stop - start]
+        shift = _exp_into(b, block, top, class_major, temp)  # b = exp((x − shift)/T)
+        lse = np.log(b.sum(axis=axis))
+        true_x = x[np.arange(start, stop), t].astype(np.float64)
+        np.subtract(lse, (true_x - shift) / temp, out=out)
+        if w is not None:
+            out *= w[t]
+        if eps:
+            linear = w_vec @ block if class_major else block @ w_vec  # Σ_c w_c·x_c
+            _smooth_rows(out, linear, lse, shift, w_vec, temp, eps)
     denom = np.ones(n) if w is None else w[idx]
     return loss, denom
 
 
-def _ce_block_terms(
-    b: F64,
-    t: NDArray[np.intp],
-    out: F64,
-    class_major: bool,
-    temp: float,
-    w: F64 | None,
-    w_vec: F64,
-    eps: float,
+def _first_max_into(
+    out: NDArray[np.int64], block: NDArray[Any], top: NDArray[Any], first_max: _FirstMax | None
 ) -> None:
-    """``ce_index_rows``' terms of one block ``b`` = x − max (overwritten by exp)."""
+    if first_max is not None:
+        first_max(block, top, out)
+    else:
+        np.argmax(block, axis=1, out=out)
+
+
+def _smooth_rows(
+    out: F64, linear: F64, lse: F64, shift: F64 | float, w_vec: F64, temp: float, eps: float
+) -> None:
+    """``out = (1 − ε)·out + (ε/C)·Σ_c w_c·(lse − (x_c − shift)/T)``, the sum taken as
+    ``lse·Σw − (Σ_c w_c·x_c − shift·Σw)/T`` from ``linear = Σ_c w_c·x_c``."""
+    total = w_vec.sum()
+    out *= 1.0 - eps
+    out += (eps / len(w_vec)) * (lse * total - (linear - shift * total) / temp)
+
+
+def _exp_into(
+    b: F64, block: NDArray[Any], top: NDArray[Any], class_major: bool, temp: float
+) -> F64 | float:
+    """``b = exp((x − s)/T)`` in float64 for one block, and the shift ``s``.
+
+    ``s = 0`` when every row's ``max/T`` is within ``±EXP_UNSHIFTED``: no sum can overflow and
+    each row's largest term is a normal float, so ``lse = log Σ exp(x/T)`` loses at most the
+    rounding of its own magnitude (a few 1e-16·|lse|) — one pass, converting float16/32 input
+    on the way. Otherwise (huge, infinite or NaN logits) ``s`` is each row's maximum, as in
+    ``log_softmax``."""
+    low, high = float(top.min()) / temp, float(top.max()) / temp
+    if low > -EXP_UNSHIFTED and high < EXP_UNSHIFTED:
+        if temp == 1.0:
+            np.exp(block, out=b, dtype=np.float64)
+        else:
+            np.divide(block, temp, out=b, dtype=np.float64)
+            np.exp(b, out=b)
+        return 0.0
+    shift = top.astype(np.float64)
+    np.subtract(block, shift if class_major else shift[:, None], out=b, dtype=np.float64)
     if temp != 1.0:
         b /= temp
-    m = len(t)
-    picked = b[t, np.arange(m)] if class_major else b[np.arange(m), t]
-    if eps:
-        linear = w_vec @ b if class_major else b @ w_vec  # Σ_c w_c·b_c
     np.exp(b, out=b)
-    lse = np.log(b.sum(axis=0 if class_major else 1))
-    np.subtract(lse, picked, out=out)
-    if w is not None:
-        out *= w[t]
-    if eps:
-        out *= 1.0 - eps
-        out += (eps / len(w_vec)) * (lse * float(w_vec.sum()) - linear)
+    return shift
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,15 +601,23 @@ def binary_logit_terms(logits: ArrayLike, truth: ArrayLike, fortran: bool = Fals
     if t.shape != z.shape or t.dtype != np.bool_:
         raise ValueError(f"truth must be a boolean array of shape {z.shape}")
     order: Literal["C", "F"] = "F" if fortran else "C"
-    loss = np.empty(z.shape, order=order)
     e = np.empty(z.shape, order=order)
+    return _logit_terms_and_exp(z, t, e, np.empty(z.shape, order=order))
+
+
+def _logit_terms_and_exp(z: NDArray[Any], truth: NDArray[np.bool_], e: F64, scratch: F64) -> F64:
+    """``binary_logit_terms`` into a new array, leaving ``e = exp(−|z|)`` in ``e``: the exact
+    part ``max(z, 0) − [y]·z`` (``z·[y]`` is z or a zero: no masked subtraction, which numpy
+    runs ~10× slower), then ``log1p(e)``. Finite z: an infinite one times 0 would be NaN."""
+    loss = np.empty_like(e)
     np.abs(z, out=e)
     np.negative(e, out=e)
     np.exp(e, out=e)  # e = exp(-|z|)
-    np.log1p(e, out=e)
     np.maximum(z, 0.0, out=loss)
-    np.subtract(loss, z, out=loss, where=t)  # y = 1: max(z, 0) − z = max(−z, 0)
-    loss += e
+    np.multiply(z, truth, out=scratch)
+    loss -= scratch  # y = 1: max(z, 0) − z = max(−z, 0)
+    np.log1p(e, out=scratch)
+    loss += scratch
     return loss
 
 
@@ -746,6 +784,50 @@ def sigmoid_focal_terms(
             t1 += 1.0 - a  # α·y + (1 - α)·(1 - y)
             o *= t1
     return out.reshape(shape)
+
+
+def sigmoid_focal_logit_terms(
+    logits: ArrayLike,
+    target: ArrayLike,
+    truth: ArrayLike,
+    *,
+    alpha: float | None = 0.25,
+    gamma: float = 2.0,
+    fortran: bool = False,
+) -> tuple[F64, F64]:
+    """``(focal, plain)`` for 0/1 targets (``target``, and ``truth``: y = 1 as booleans), around
+    one ``e = exp(−|z|)`` per element: ``plain`` = ``binary_logit_terms(z, truth, fortran)``
+    and ``focal`` = ``plain · (1 − p_t)^γ · α_t`` with ``1 − p_t = σ(u)``, ``u = (1 − 2y)·z``,
+    which is ``1/(1 + e)`` where ``u ≥ 0`` and ``e/(1 + e)`` elsewhere — bit for bit the terms
+    of ``sigmoid_focal_terms`` on the same targets, laid out as it lays them (row-major).
+    Finite logits; no chunking: callers pass cache-sized blocks (``engine.multilabel_sums``)."""
+    a = _check_sigmoid_alpha(alpha)
+    g = _check_gamma(gamma)
+    z = _float_array(logits, "logits")
+    y, t = np.asarray(target), np.asarray(truth)
+    if t.shape != z.shape or t.dtype != np.bool_ or y.shape != z.shape:
+        raise ValueError(f"target and truth (booleans) must have shape {z.shape}")
+    order: Literal["C", "F"] = "F" if fortran else "C"
+    e, r = np.empty(z.shape, order=order), np.empty(z.shape, order=order)
+    plain = _logit_terms_and_exp(z, t, e, r)
+    focal = np.empty(z.shape)
+    scaled = plain
+    if g:
+        np.add(e, 1.0, out=r)
+        np.reciprocal(r, out=r)  # σ(|z|)
+        e *= r  # σ(−|z|)
+        upper = np.equal(np.less(z, 0.0), t)  # u ≥ 0: σ(u) = σ(|z|)
+        r *= upper
+        e *= ~upper
+        e += r  # σ(u) = 1 − p_t, a sum with one zero: exact
+        scaled = np.multiply(plain, _focal_power(e, g), out=e)
+    if a is None:
+        np.copyto(focal, scaled)
+    else:  # α_t = α·y + (1 − α)·(1 − y), as sigmoid_focal_terms evaluates it
+        np.multiply(y, 2.0 * a - 1.0, out=r)
+        r += 1.0 - a
+        np.multiply(scaled, r, out=focal)
+    return focal, plain
 
 
 def sigmoid_focal_terms_from_probs(
@@ -1022,6 +1104,7 @@ __all__ = [
     "log_probs_from_probs",
     "log_sigmoid_pair",
     "log_softmax",
+    "sigmoid_focal_logit_terms",
     "sigmoid_focal_loss",
     "sigmoid_focal_terms",
     "sigmoid_focal_terms_from_probs",

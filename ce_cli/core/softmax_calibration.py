@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ce_cli.core.calibration import uniform_bin_index, uniform_edges
+from ce_cli.core.calibration import cumulants, softmax_moments, uniform_bin_index, uniform_edges
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -64,9 +64,11 @@ class SoftmaxRows:
     nll: F64  # -log q_y
     brier: F64  # Σ_c (q_c - [c = y])²
     classwise: ClassBinSums
-    # with derivatives=True (T = 1 only): ℓ'(β) and ℓ''(β) at β = 1 of the NLL in β = 1/T
-    grad: F64 | None = None  # E_q[d] - d_y, d = x - x_max
-    hess: F64 | None = None  # Var_q[d]
+    # with derivatives=True: the NLL's derivatives in β = 1/T at β = 1/temperature
+    grad: F64 | None = None  # ℓ' = E_q[d] - d_y, d = x - x_max
+    hess: F64 | None = None  # ℓ'' = Var_q[d]
+    d3: F64 | None = None  # ℓ''' = κ3_q[d], the third cumulant
+    d4: F64 | None = None  # ℓ'''' = κ4_q[d]
 
 
 def softmax_calibration_rows(
@@ -77,22 +79,22 @@ def softmax_calibration_rows(
     temperature: float = 1.0,
     n_bins: int = 15,
     derivatives: bool = False,
+    higher: bool = True,
 ) -> SoftmaxRows:
     """The top-label confidence, correctness, NLL and Brier term of every row of ``logits``
     (n, C; float32 or float64, finite) with class-index ``target`` (n,) at ``temperature``,
     and the classwise bin sums (``n_bins`` uniform bins, ``weight`` per row or None).
 
-    ``derivatives`` (``temperature`` 1 only) adds each row's first and second derivative of
-    its NLL in ``β = 1/T`` at ``β = 1`` — the first pass of the temperature fit
+    ``derivatives`` adds each row's first four derivatives of its NLL in ``β = 1/T`` at
+    ``β = 1/temperature`` (the first two unless ``higher``) — a pass of the temperature fit
     (``calibration.TemperatureAccumulator``'s terms) from the same exponentials."""
     n, n_classes = logits.shape
-    if derivatives and temperature != 1.0:
-        raise ValueError(f"derivatives are at T = 1; got temperature {temperature}")
     out = SoftmaxRows(
         np.empty(n), np.empty(n), np.empty(n), np.empty(n), ClassBinSums.zeros(n_classes, n_bins)
     )
+    moments = np.empty((4 if higher else 2, n)) if derivatives else None
     if derivatives:
-        out.grad, out.hess = np.empty(n), np.empty(n)
+        out.grad = np.empty(n)  # -d_y / T, then the derivatives (``_derivatives``)
     rows = max(1, min(n, max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // max(n_classes, 1))))
     scratch = _Scratch(n_classes, rows, derivatives)
     tgt = np.asarray(target, dtype=np.intp)
@@ -102,10 +104,12 @@ def softmax_calibration_rows(
         d, e, spare = scratch.views(sl.stop - start)
         np.copyto(d, logits[sl].T)
         s = _block(d, e, scratch, tgt[sl], temperature, out, sl)
-        if derivatives:
-            _derivatives(d, e, s, spare, out, sl)
+        if moments is not None:
+            softmax_moments(e, d, s, spare, moments[:, sl])
         picked.add(e, s, out.confidence[sl], tgt[sl], sl)
     picked.bin_into(out.classwise, tgt)
+    if moments is not None:
+        _derivatives(out, moments, temperature)
     return out
 
 
@@ -177,15 +181,20 @@ def _block(
     return s
 
 
-def _derivatives(d: F64, e: F64, s: F64, spare: F64, out: SoftmaxRows, sl: slice) -> None:
-    """``ℓ' = E_q[d] - d_y`` and ``ℓ'' = Var_q[d] = E_q[d²] - E_q[d]²`` (clipped at 0) at
-    ``β = 1``, as ``calibration._softmax_nll_sums`` computes them."""
-    assert out.grad is not None and out.hess is not None
-    np.multiply(e, d, out=spare)
-    mean = spare.sum(axis=0) / s
-    out.grad[sl] += mean
-    var = np.einsum("cn,cn->n", spare, d) / s - mean * mean
-    np.maximum(var, 0.0, out=out.hess[sl])
+def _derivatives(out: SoftmaxRows, moments: F64, t: float) -> None:
+    """``ℓ' = E_q[d] - d_y``, ``ℓ'' = Var_q[d]`` and (four ``moments``) the cumulants ``κ3``,
+    ``κ4`` of the unscaled ``d`` — the NLL's derivatives in ``β = 1/T`` — from the raw moments
+    of the blocks' ``d / T`` (``calibration.cumulants``; the k-th cumulant scales by ``T^k``);
+    ``out.grad`` holds ``-d_y / T`` on entry."""
+    assert out.grad is not None
+    values = list(cumulants(moments))
+    values[0] += out.grad
+    if t != 1.0:
+        for k, value in enumerate(values):
+            value *= t ** (k + 1)
+    out.grad, out.hess = values[0], values[1]
+    if len(values) == 4:
+        out.d3, out.d4 = values[2], values[3]
 
 
 class _Picked:

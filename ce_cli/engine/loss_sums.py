@@ -483,15 +483,18 @@ class LossAccumulator:
 
     def _label_rule(self) -> LabelRule:
         """The multi-label element kernel: the plain BCE (``binary_logit_elements``, one exp
-        per element), and the loss's own terms when they differ (weights, smoothing, focal)."""
+        per element), and the loss's own terms when they differ (weights, smoothing, focal —
+        focal's from the same exp, ``LossSpec.fused_elements``)."""
         s = self.setup
         spec, params = s.spec, s.params
         assert spec.elements is not None
-        elements = spec.elements
+        elements, fused = spec.elements, spec.fused_elements
 
         def kernel(
             z: np.ndarray, y: np.ndarray, truth: np.ndarray
         ) -> tuple[np.ndarray, np.ndarray]:
+            if fused is not None and not s.plain:
+                return fused(z, y, truth, params, column_major(z))
             plain = plain_bce(z, truth)
             return (plain, plain) if s.plain else (elements(z, y, params), plain)
 
@@ -748,8 +751,12 @@ def plain_bce(z: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """``losses.binary_logit_elements``' terms (``losses.binary_logit_terms``), laid out as
     the whole batch's would be: column-major for a block of column-major logits (numpy sums a
     row's K terms in another order in the other layout)."""
-    fortran = z.ndim == 2 and z.shape[0] > 1 and z.strides[0] < z.strides[1]
-    return losses.binary_logit_terms(z, truth, fortran=fortran)
+    return losses.binary_logit_terms(z, truth, fortran=column_major(z))
+
+
+def column_major(z: np.ndarray) -> bool:
+    """A block of column-major (n, K) logits, whose plain terms are laid out column-major."""
+    return z.ndim == 2 and z.shape[0] > 1 and z.strides[0] < z.strides[1]
 
 
 def row_argmax(x: np.ndarray) -> np.ndarray:

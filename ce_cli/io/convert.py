@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from ce_cli.io.compute import pc
 
 _NUMPY_TYPES: dict[pa.DataType, type[np.generic]] = {
     pa.int8(): np.int8,

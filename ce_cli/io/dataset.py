@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ce_cli.core.errors import CEError
 from ce_cli.core.limits import MAX_THREADS
@@ -32,6 +31,7 @@ from ce_cli.io.columns import (
     find_labels,
     find_optional,
 )
+from ce_cli.io.compute import pc
 from ce_cli.io.convert import combine, numeric
 from ce_cli.io.files import MultiSource, expand, open_input
 from ce_cli.io.formats import Source

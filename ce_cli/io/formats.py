@@ -7,12 +7,17 @@ memory map (for a URI: over the pyarrow filesystem's files and streams, ``ce_cli
 Text formats (CSV, TSV, JSON Lines) are parsed by ``open_csv``/``open_json`` readers with
 1 MiB blocks, ``use_threads=False`` and every read column pinned to the probed type. On one
 thread, one reader streams the whole (decompressed) text. On ``threads`` > 1 the calling thread
-cuts the text into chunks of whole lines (``CHUNK_BYTES``; a longer line makes a longer chunk),
-each parsed by its own reader on a pool, at most two chunks per thread in flight, and yielded
-strictly in file order, so memory is bounded by the chunk size. A CSV chunk after the first is
-read with the header's column names. pyarrow numbers the rows of what it parsed; adding the
-rows of the earlier chunks makes the line numbers in messages those of one reader over the
-whole file, and the first failing chunk's error is the one raised, after every batch before it.
+cuts the text into chunks of whole records (``CHUNK_BYTES``; a longer record makes a longer
+chunk), each parsed by its own reader on a pool, at most ``PARSE_AHEAD`` chunks per thread in
+flight, and yielded strictly in file order, so memory is bounded by the chunk size. A CSV chunk
+after the first is read with the header's column names. Quoted CSV fields may hold line breaks
+(pyarrow's ``newlines_in_values``): a CSV chunk ends only at a line break outside quoted fields
+(``ce_cli.io.cuts.record_end``). Where the quotes do not follow the pattern that checks (a
+literal ``"`` inside an unquoted field), or no record ends within ``MAX_BLOCK``, the chunks stop
+and one reader on the calling thread reads the rest of the text. pyarrow numbers the rows of
+what it parsed; adding the rows of the earlier chunks makes the line numbers in messages those
+of one reader over the whole file, and the first failing chunk's error is the one raised, after
+every batch before it.
 (Measured on 2 cores, 203 MB of CSV with 100 float columns: ~1.0 s on one thread, ~0.6 s in
 chunks on two; chunks parsed on one thread were ~8 % slower than the single reader.) Every
 pyarrow failure becomes a one-line ``CEError``.
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import os
 import re
 import stat
@@ -41,6 +47,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, BinaryIO, TypeVar
 
@@ -48,6 +55,7 @@ import pyarrow as pa
 
 from ce_cli.core.errors import CEError
 from ce_cli.core.listing import shortened
+from ce_cli.io.cuts import line_end, record_end
 from ce_cli.io.remote import RemoteFile, is_remote_failure
 from ce_cli.io.remote import error as remote_error
 
@@ -78,6 +86,7 @@ _BLOCK = 1 << 20  # bytes per text block: the unit of type inference and of pyar
 MAX_BLOCK = 256 << 20  # the longest row read: blocks grow (doubling) up to this size
 _STRADDLING = "straddling object straddles two block boundaries"
 CHUNK_BYTES = 8 << 20  # bytes of text per chunk: the unit of parallel parsing
+PARSE_AHEAD = 4  # chunks per thread parsed ahead of the one taken
 _EMPTY = ("Empty CSV file", "Empty JSON stream")
 _PRED_HINT = "check the column or pass the right --pred-cols"
 _Text = tuple[Any, Callable[[], Any] | None]  # a stream to parse, and how to open it again
@@ -330,7 +339,9 @@ class Source:
         return pcsv.open_csv(
             stream,
             read_options=read,
-            parse_options=pcsv.ParseOptions(delimiter="\t" if self.format == "tsv" else ","),
+            parse_options=pcsv.ParseOptions(
+                delimiter="\t" if self.format == "tsv" else ",", newlines_in_values=True
+            ),
             convert_options=pcsv.ConvertOptions(include_columns=names, column_types=types),
         )
 
@@ -344,12 +355,16 @@ class Source:
         rows = 0
         try:
             stream, head = self._text_stream()
+            rest = _Rest()
             if threads > 1:
-                texts: Iterable[_Text] = map(_buffer_text, _chunks(stream, head))
+                texts: Iterable[_Text] = map(
+                    _buffer_text, _chunks(stream, head, self._delimiter(), rest)
+                )
             else:  # one reader over the whole text
                 texts = [self._whole_text(stream, head)]
             with closing(_in_order(parse, enumerate(texts), threads)) as parsed:
-                for index, batches in enumerate(parsed):
+                then = self._rest_parsed(parse, rest, stream)  # where the chunks stopped early
+                for index, batches in enumerate(itertools.chain(parsed, then)):
                     lines_before = rows + 1 if index else 0  # CSV: the header, earlier chunks
                     try:
                         for batch in batches:
@@ -364,6 +379,26 @@ class Source:
                 stream.close()
             if self._owned is not None:
                 self._owned.close()
+
+    def _delimiter(self) -> int | None:
+        """The CSV delimiter's byte, for cutting the text outside quoted fields (None: JSON)."""
+        return {"csv": ord(","), "tsv": ord("\t")}.get(self.format)
+
+    def _rest_parsed(
+        self,
+        parse: Callable[[tuple[int, _Text]], Iterator[pa.RecordBatch]],
+        rest: _Rest,
+        stream: Any,
+    ) -> Iterator[Iterator[pa.RecordBatch]]:
+        """The batches of the text after the chunks, when they stopped early: one reader on
+        this thread, streaming (bounded memory however long the rest)."""
+        if not rest.stopped:
+            return
+        text = pa.PythonFile(_Prefixed(rest.head, stream), mode="r")
+        again = None
+        if stream is not self._pipe:
+            again = partial(_skipped, self._text_stream, rest.offset)
+        yield parse((rest.index, (text, again)))
 
     def _text_stream(self) -> tuple[Any, bytes]:
         """The text to read: a stream, and the bytes that come before it."""
@@ -756,13 +791,29 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _chunks(stream: Any, head: bytes) -> Iterator[pa.Buffer]:
+@dataclass
+class _Rest:
+    """Where `_chunks` stopped before the end of the text (``stopped``): after ``index``
+    chunks, ``offset`` bytes into the text, with ``head`` (the bytes read after it)."""
+
+    stopped: bool = False
+    index: int = 0
+    offset: int = 0
+    head: bytes = b""
+
+
+def _chunks(
+    stream: Any, head: bytes, delimiter: int | None = None, rest: _Rest | None = None
+) -> Iterator[pa.Buffer]:
     """`head` then `stream`, cut after a line break into chunks of about CHUNK_BYTES.
 
-    A chunk is longer when one line is; the last chunk is the rest of the text.
+    A chunk is longer when one line is; the last chunk is the rest of the text. With a CSV
+    `delimiter`, only after a line break outside quoted fields (``cuts.record_end``). Where
+    that cannot be followed, or no record ends within MAX_BLOCK bytes, the chunks stop early
+    and `rest` says where (the caller reads the rest with one reader).
     """
-    carry: bytes | memoryview = head  # text after the last line break so far
-    want = CHUNK_BYTES
+    carry: bytes | memoryview = head  # text after the last cut so far
+    want, first = CHUNK_BYTES, True
     while True:
         buffer = pa.allocate_buffer(len(carry) + want)  # pooled memory, not fresh pages
         view = memoryview(buffer).cast("B")
@@ -773,12 +824,31 @@ def _chunks(stream: Any, head: bytes) -> Iterator[pa.Buffer]:
             if end:
                 yield buffer.slice(0, end)
             return
-        cut = _line_end(view, end)
+        if delimiter is None:
+            cut: int | None = line_end(view, end)
+        else:
+            cut = record_end(view, end, delimiter, first)
+        if cut is None or (not cut and end >= MAX_BLOCK):
+            if rest is None:
+                raise ValueError("_chunks stops early only with a `rest` to say where")
+            rest.stopped, rest.head = True, view[:end].tobytes()
+            return
         if cut:
             yield buffer.slice(0, cut)
+            first = False
+            if rest is not None:
+                rest.index, rest.offset = rest.index + 1, rest.offset + cut
             carry, want = view[cut:end], CHUNK_BYTES
-        else:  # no line ends yet: read twice as much
+        else:  # no record ends yet: read twice as much
             carry, want = view[:end], max(end, CHUNK_BYTES)
+
+
+def _skipped(open_text: Callable[[], tuple[Any, bytes]], offset: int) -> Any:
+    """The text from `open_text()` (a stream and no head: not a pipe), `offset` bytes in."""
+    stream, _ = open_text()
+    while offset > 0 and (part := stream.read(min(offset, CHUNK_BYTES))):
+        offset -= len(part)
+    return stream
 
 
 def _fill(stream: Any, view: memoryview) -> int:
@@ -787,19 +857,6 @@ def _fill(stream: Any, view: memoryview) -> int:
     while got < len(view) and (n := stream.readinto(view[got:])):
         got += n
     return got
-
-
-def _line_end(view: memoryview, end: int) -> int:
-    """The offset just after the last line break (LF or CR) in view[:end], 0 if none."""
-    stop, step = end, 1 << 16
-    while stop > 0:
-        start = max(0, stop - step)
-        part = view[start:stop].tobytes()
-        at = max(part.rfind(b"\n"), part.rfind(b"\r"))
-        if at >= 0:
-            return start + at + 1
-        stop, step = start, 2 * step
-    return 0
 
 
 T = TypeVar("T")
@@ -824,7 +881,7 @@ def _in_order(
     more, failure = True, None
     try:
         while True:
-            while more and len(pending) < 2 * threads:
+            while more and len(pending) < PARSE_AHEAD * threads:
                 try:
                     pending.append(pool.submit(_drained, parse, next(todo)))
                 except StopIteration:

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ce_cli.core.errors import CEError
+from ce_cli.io.compute import pc
 from ce_cli.io.convert import combine, numeric
 from ce_cli.io.where import row_start
 

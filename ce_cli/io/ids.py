@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from ce_cli.io.compute import pc
 from ce_cli.io.convert import combine, numeric
 
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ce_cli.core.errors import CEError
 from ce_cli.core.limits import MAX_CLASSES
@@ -40,6 +39,7 @@ from ce_cli.io.columns import (
     show_columns,
     strip_prefix,
 )
+from ce_cli.io.compute import pc
 from ce_cli.io.convert import combine, dictionary_codes, is_numeric, list_offsets, numeric
 from ce_cli.io.ids import IdColumn
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ce_cli.core.errors import CEError
 from ce_cli.io.columns import check_unique
+from ce_cli.io.compute import pc
 from ce_cli.io.convert import numeric
 
 _OPS = ("==", "!=", "<=", ">=", "=", "<", ">")
@@ -144,7 +144,7 @@ class RowFilter:
                     if cond.op == "not in":
                         hit = pc.and_(pc.invert(hit), pc.is_valid(col))
                 else:
-                    hit = _COMPARE[cond.op](col, values[0])
+                    hit = getattr(pc, _COMPARE[cond.op])(col, values[0])
             except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
                 raise CEError(
                     f"--where {cond.text!r}: cannot compare column {cond.column} ({col.type}) "
@@ -202,13 +202,13 @@ def _cast_numbers(text: pa.Array, first: pa.DataType | None = None) -> pa.Array 
     return None
 
 
-_COMPARE = {
-    "=": pc.equal,
-    "!=": pc.not_equal,
-    "<": pc.less,
-    "<=": pc.less_equal,
-    ">": pc.greater,
-    ">=": pc.greater_equal,
+_COMPARE = {  # pyarrow.compute's function for each operator
+    "=": "equal",
+    "!=": "not_equal",
+    "<": "less",
+    "<=": "less_equal",
+    ">": "greater",
+    ">=": "greater_equal",
 }
 
 

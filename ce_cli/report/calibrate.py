@@ -7,16 +7,21 @@ Confidence per row (``mode``):
   - multi-label: every label is its own binary problem (positive mode), pooled over labels,
     and each label's ECE is listed.
 The temperature fit minimises the NLL over β = 1/T with a few Newton passes over the stream
-(``calibration.fit_temperature``), then one more pass measures before and after. Softmax rows
-take one fused pass (``softmax_calibration.softmax_calibration_rows``). The fit reads the input
+(``calibration.fit_temperature``); the metrics before and after it come with its passes where
+they can, else from one more pass. Softmax rows take one fused pass
+(``softmax_calibration.softmax_calibration_rows``). The fit reads the input
 once when its rows fit the memory budget (``_FitCache``); at the given T = 1 its first pass also
-gives the metrics before the fit (``_FirstPass``), and the metrics after it come from the kept
-rows (``_replay``). Each fit pass adds its batches' sums in batch order on the worker threads
-(``engine.ordered_map``), so the fit does not depend on the thread count.
+gives the metrics before the fit, and the pass the search expects to be its last (its refined
+step expected within tol / 8) also measures the metrics at that pass's T (``_FusedPasses``).
+When that pass is indeed the last, it is the metrics after the fit: no further pass (near
+T = 1: two passes in all, the read and one over the kept rows); otherwise they come from the
+kept rows (``_replay``) or a new read. Each fit pass adds its batches' sums in batch order on
+the worker threads (``engine.ordered_map``), so the fit does not depend on the thread count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -212,15 +217,24 @@ class MetricSet:
         self.accuracy.update((predicted == target).astype(np.float64), weight)
         self._bin(conf, correct, weight)
 
-    def update_softmax(self, scored: Scored, derivatives: bool = False) -> SoftmaxRows:
+    def update_softmax(
+        self, scored: Scored, derivatives: bool = False, higher: bool = True
+    ) -> SoftmaxRows:
         """``update`` of softmax rows, returning the fused pass's rows (with ``derivatives``:
-        also the NLL's derivatives in β at T = 1, for the temperature fit)."""
+        also the NLL's derivatives in β = 1/T, for the temperature fit; the third and fourth
+        with ``higher``)."""
         self.n_rows += scored.target.shape[0]
         self.n_renormalised += scored.renormalised
-        return self._update_softmax(scored.logits, scored.target, scored.weight, derivatives)
+        logits, target, weight = scored.logits, scored.target, scored.weight
+        return self._update_softmax(logits, target, weight, derivatives, higher)
 
     def _update_softmax(
-        self, logits: np.ndarray, target: np.ndarray, weight: Any, derivatives: bool = False
+        self,
+        logits: np.ndarray,
+        target: np.ndarray,
+        weight: Any,
+        derivatives: bool = False,
+        higher: bool = True,
     ) -> SoftmaxRows:
         """Softmax rows: every metric from one fused pass over row blocks."""
         rows = softmax_calibration_rows(
@@ -230,6 +244,7 @@ class MetricSet:
             temperature=self.temperature,
             n_bins=self.classwise.n_bins,
             derivatives=derivatives,
+            higher=higher,
         )
         bins = rows.classwise
         self.classwise.add_sums(bins.count, bins.weight, bins.conf_sum, bins.correct_sum)
@@ -282,11 +297,12 @@ def compute_calibration(
     _check(calib)
     dataset = Dataset(options, read_preds=True)
     plan = _plan(dataset, calib)
-    fit, cache, before = None, None, None
+    fit, cache, before, after = None, None, None, None
     if calib.fit_temperature:
-        first = _FirstPass(plan.geo, calib) if _fusable(plan, calib, options) else None
-        fit, cache = _fit(options, plan, calib.memory_budget, first)
-        before = None if first is None else first.merged()
+        fused = _FusedPasses(plan.geo, calib) if _fusable(plan, calib, options) else None
+        fit, cache = _fit(options, plan, calib.memory_budget, fused)
+        if fused is not None:
+            before, after = fused.first.merged(), fused.after(fit)
     temps = ([calib.temperature] if before is None else []) + ([fit.temperature] if fit else [])
 
     def make() -> Pass:
@@ -301,7 +317,9 @@ def compute_calibration(
         return _report(result.sets, plan, calib, fit, options, whole)
 
     if options.group_by is None:
-        if cache is not None and _replayable(cache, plan, options):
+        if after is not None:  # the fit's last pass measured the metrics at the fitted T
+            result = Pass(lambda: [after])
+        elif cache is not None and _replayable(cache, plan, options):
             result = _replay(cache, make, options)
         else:
             result = runner.accumulate(dataset, make, work, options, "calibration")
@@ -332,14 +350,17 @@ def _fusable(plan: Plan, calib: CalibrationOptions, options: InputOptions) -> bo
     return single and local and calib.temperature == 1.0
 
 
-class _FirstPass:
-    """The fit's first pass fused with the metrics at T = 1: one ``softmax_calibration_rows``
+class _FusedPass:
+    """A fit pass at ``β`` fused with the metrics at ``T = 1/β``: one ``softmax_calibration_rows``
     per batch gives both the ``MetricSet`` rows (each worker thread keeps its own set, merged
-    at the end) and the batch's NLL sums at β = 1 (returned: the fit adds them in batch
-    order)."""
+    at the end) and the batch's NLL sums with their derivatives at ``β`` (returned: the fit adds
+    them in batch order)."""
 
-    def __init__(self, geo: Geometry, calib: CalibrationOptions) -> None:
-        self.geo, self.calib = geo, calib
+    def __init__(
+        self, geo: Geometry, calib: CalibrationOptions, beta: float = 1.0, higher: bool = True
+    ) -> None:
+        self.geo, self.calib, self.beta, self.higher = geo, calib, beta, higher
+        self.temperature = 1.0 / beta
         self.local = threading.local()
         self.sets: list[MetricSet] = []
         self.lock = threading.Lock()
@@ -347,20 +368,48 @@ class _FirstPass:
     def __call__(self, batch: tuple[Any, ...]) -> cal.TemperatureAccumulator:
         metric_set = getattr(self.local, "metric_set", None)
         if metric_set is None:
-            metric_set = self.local.metric_set = MetricSet(self.geo, self.calib, 1.0)
+            metric_set = self.local.metric_set = MetricSet(self.geo, self.calib, self.temperature)
             with self.lock:
                 self.sets.append(metric_set)
         scored = Scored(*batch)
-        rows = metric_set.update_softmax(scored, derivatives=True)
+        rows = metric_set.update_softmax(scored, derivatives=True, higher=self.higher)
         assert rows.grad is not None and rows.hess is not None
-        sums = cal.TemperatureAccumulator(1.0)
-        sums.add_rows("softmax", rows.nll, rows.grad, rows.hess, scored.weight)
+        sums = cal.TemperatureAccumulator(self.beta)
+        higher = None if rows.d3 is None or rows.d4 is None else (rows.d3, rows.d4)
+        sums.add_rows("softmax", rows.nll, rows.grad, rows.hess, scored.weight, higher)
         return sums
 
     def merged(self) -> MetricSet:
+        """The threads' sets merged (once: merging adds into the first set)."""
         if not self.sets:  # no batch had a used row
-            return MetricSet(self.geo, self.calib, 1.0)
-        return functools.reduce(MetricSet.merge, self.sets)
+            self.sets.append(MetricSet(self.geo, self.calib, self.temperature))
+        if len(self.sets) > 1:
+            self.sets[:] = [functools.reduce(MetricSet.merge, self.sets)]
+        return self.sets[0]
+
+
+class _FusedPasses:
+    """The fit's fused passes: the first (``β = 1``: the metrics before the fit) and those the
+    search expects to be the last (``at``); ``after(fit)``: the metrics at the fitted T when
+    the fit's last pass was one of them, else None (a metric pass is then needed)."""
+
+    def __init__(self, geo: Geometry, calib: CalibrationOptions) -> None:
+        self.geo, self.calib = geo, calib
+        self.first = _FusedPass(geo, calib)
+        self.passes_made = 0  # counted by the fit's batches (``_fit``)
+        self.last: tuple[int, _FusedPass] | None = None
+
+    def at(self, beta: float) -> _FusedPass:
+        fused = _FusedPass(self.geo, self.calib, beta, higher=False)
+        self.last = (self.passes_made + 1, fused)
+        return fused
+
+    def after(self, fit: cal.TemperatureFit) -> MetricSet | None:
+        if fit.passes == 1:
+            return self.first.merged()
+        if self.last is not None and self.last[0] == fit.passes:
+            return self.last[1].merged()
+        return None
 
 
 def _replayable(cache: _FitCache, plan: Plan, options: InputOptions) -> bool:
@@ -461,13 +510,14 @@ def _fit(
     options: InputOptions,
     plan: Plan,
     budget: int | None = None,
-    first: _FirstPass | None = None,
+    fused: _FusedPasses | None = None,
 ) -> tuple[cal.TemperatureFit, _FitCache]:
     """The temperature minimising the NLL, and the rows it kept: the first pass reads the input
     and keeps its rows (``_FitCache``) while they fit in ``budget`` bytes; the later Newton
     passes read them from memory, else the input again (none when the first pass counts
-    nothing). Each pass sums its batches on the worker threads, in batch order; ``first``,
-    when given, makes the first pass's sums (and the metrics at T = 1 on the way)."""
+    nothing). Each pass sums its batches on the worker threads, in batch order; ``fused``,
+    when given, makes the first pass's sums (and the metrics at T = 1 on the way) and those of
+    a pass the search expects to be the last (and the metrics at its T)."""
     passes = itertools.count(1)
     cache = _FitCache(_default_budget() if budget is None else budget)
     metered_file = options.progress is not None and options.path != "-"
@@ -482,6 +532,8 @@ def _fit(
     def one_pass() -> Iterator[tuple[Any, ...]]:
         """One fit pass, metered ("fit pass 3/≤30"); its total is the first pass's rows."""
         n = next(passes)
+        if fused is not None:
+            fused.passes_made = n
         if n == 2 and rows[0] is None:
             rows[0] = read[0]
         if cache.complete:
@@ -492,9 +544,36 @@ def _fit(
         return metered(batches, options.progress, f"fit pass {n}/≤{FIT_MAX_PASSES}", rows[0], size)
 
     mapper = ordered_map(_threads(options))
-    fit = cal.fit_temperature(one_pass, max_passes=FIT_MAX_PASSES, mapper=mapper, first_sums=first)
+    with _small_pages(cache.budget > 0):
+        fit = cal.fit_temperature(
+            one_pass,
+            max_passes=FIT_MAX_PASSES,
+            mapper=mapper,
+            first_sums=None if fused is None else fused.first,
+            last_sums=None if fused is None else fused.at,
+        )
     _require_rows(fit.n_rows, fit.weight, plan, options)
     return fit, cache
+
+
+@contextlib.contextmanager
+def _small_pages(on: bool) -> Iterator[None]:
+    """numpy's ``madvise(MADV_HUGEPAGE)`` of large arrays switched off (when ``on``) while the
+    fit keeps its batches. Kept batches are fresh memory each; faulting them in as huge pages
+    (with the kernel's compaction) cost ~0.8 s of system time for the 400 MB of 1M × 100
+    float32 logits on the 2-core benchmark machine, against ~0.1 s as 4 KiB pages. The switch
+    is numpy's own (``_set_madvise_hugepage``; nothing happens without it) and is restored
+    afterwards."""
+    multiarray = getattr(getattr(np, "_core", None), "multiarray", None)
+    switch = getattr(multiarray, "_set_madvise_hugepage", None)
+    if not on or switch is None:
+        yield
+        return
+    before = switch(False)
+    try:
+        yield
+    finally:
+        switch(before)
 
 
 def _threads(options: InputOptions) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,6 @@ from ce_cli.io.batch import Batch
 from ce_cli.io.dataset import Dataset, InputOptions
 from ce_cli.io.layout import Layout
 from ce_cli.report import classification as metrics
-from ce_cli.report.check_rules import pair_indices
 from ce_cli.report.decisions import class_set, data_shape, decide_inputs
 from ce_cli.report.groups import (
     GroupEntry,
@@ -433,7 +432,7 @@ def _setup(
         on_invalid=score.on_invalid,
         threshold=score.threshold,
         top_k_accuracy=score.top_k_accuracy,
-        confusion_pairs=pair_indices(score.confusion_pairs, classes),
+        confusion_pairs=_confusion_pairs(score.confusion_pairs, classes),
         name=name,
         file=layout.pred_file,
         columns=layout.preds.names,
@@ -669,3 +668,13 @@ def _top_rows(acc: LossAccumulator, classes: tuple[str, ...]) -> list[TopRow]:
             )
         )
     return out
+
+
+def _confusion_pairs(specs: tuple[str, ...], classes: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """``ce check``'s ``confusion[A,B]`` pairs to keep (none for a plain ``ce score``, which then
+    does not import the check rules)."""
+    if not specs:
+        return ()
+    from ce_cli.report.check_rules import pair_indices
+
+    return pair_indices(specs, classes)
