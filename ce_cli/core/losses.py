@@ -348,7 +348,7 @@ def _block_rows(n_classes: int) -> int:
     return int(min(1 << 16, max(64, CE_BLOCK_ELEMENTS // max(n_classes, 1))))
 
 
-class _FirstMax:
+class FirstMax:
     """``np.argmax`` over the classes of a class-major block (C, m), given each row's maximum,
     with reused buffers: the first c where the block equals its maximum, found as
     C − max over c of [x_c == max]·(C − c) — reductions along contiguous rows, no transposed
@@ -389,7 +389,7 @@ def ce_index_rows(
     Works through cache-sized row blocks (``block_rows``, default about 2**20 / C rows), read
     in place (class-major for C <= 64 or input that is not C-contiguous), in float64: per block
     one pass for each row's maximum, one ``exp`` (converting float16/32 on the way) and one
-    sum — see ``_exp_into`` for when the exponent is shifted. ``argmax_out`` (int64, shape
+    sum — see ``exp_into`` for when the exponent is shifted. ``argmax_out`` (int64, shape
     (n,)), when given, receives ``np.argmax(logits, axis=1)`` (ties: the first index; finite
     logits) from the maximum's pass.
     """
@@ -408,7 +408,7 @@ def ce_index_rows(
     axis = 0 if class_major else 1
     m_max = min(rows, n)
     buf = np.empty((n_classes, m_max) if class_major else (m_max, n_classes))
-    first_max = _FirstMax(n_classes, m_max) if argmax_out is not None and class_major else None
+    first_max = FirstMax(n_classes, m_max) if argmax_out is not None and class_major else None
     w_vec = np.ones(n_classes) if w is None else w
     loss = np.empty(n)
     for start in range(0, n, rows):
@@ -419,21 +419,22 @@ def ce_index_rows(
         if argmax_out is not None:  # class-major: from the maximum; else numpy's own
             _first_max_into(argmax_out[start:stop], block, top, first_max)
         b = buf[:, : stop - start] if class_major else buf[: stop - start]
-        shift = _exp_into(b, block, top, class_major, temp)  # b = exp((x − shift)/T)
-        lse = np.log(b.sum(axis=axis))
+        shift = exp_into(b, block, top, class_major, temp)  # b = exp((x − shift)/T)
+        top64 = top.astype(np.float64)
+        lse = log_sum_over_top(b.sum(axis=axis), top64, shift, temp)  # log Σ exp((x − max)/T)
         true_x = x[np.arange(start, stop), t].astype(np.float64)
-        np.subtract(lse, (true_x - shift) / temp, out=out)
+        np.add(lse, (top64 - true_x) / temp, out=out)
         if w is not None:
             out *= w[t]
         if eps:
             linear = w_vec @ block if class_major else block @ w_vec  # Σ_c w_c·x_c
-            _smooth_rows(out, linear, lse, shift, w_vec, temp, eps)
+            _smooth_rows(out, linear, lse, top64, w_vec, temp, eps)
     denom = np.ones(n) if w is None else w[idx]
     return loss, denom
 
 
 def _first_max_into(
-    out: NDArray[np.int64], block: NDArray[Any], top: NDArray[Any], first_max: _FirstMax | None
+    out: NDArray[np.int64], block: NDArray[Any], top: NDArray[Any], first_max: FirstMax | None
 ) -> None:
     if first_max is not None:
         first_max(block, top, out)
@@ -451,7 +452,14 @@ def _smooth_rows(
     out += (eps / len(w_vec)) * (lse * total - (linear - shift * total) / temp)
 
 
-def _exp_into(
+def log_sum_over_top(sums: F64, top: F64, shift: F64 | float, temp: float) -> F64:
+    """``log Σ_c exp((x_c − max)/T)`` from ``sums = Σ_c exp((x_c − shift)/T)``, as
+    ``log(sums / exp((max − shift)/T))``: the ratio is ``1 + Σ_{c≠max}…``, so a confident row's
+    value keeps the precision of the shifted computation (not one ulp of ``max/T``)."""
+    return np.log(sums / np.exp((top - shift) / temp))
+
+
+def exp_into(
     b: F64, block: NDArray[Any], top: NDArray[Any], class_major: bool, temp: float
 ) -> F64 | float:
     """``b = exp((x − s)/T)`` in float64 for one block, and the shift ``s``.
@@ -1088,6 +1096,7 @@ __all__ = [
     "EPS",
     "REDUCTIONS",
     "SIGMOID_HALF_BAND",
+    "FirstMax",
     "bce_terms",
     "bce_terms_from_logits",
     "bce_terms_from_probs",
@@ -1099,11 +1108,13 @@ __all__ = [
     "ce_terms",
     "clip_eps",
     "cross_entropy",
+    "exp_into",
     "log_loss",
     "log_prob_pair_from_probs",
     "log_probs_from_probs",
     "log_sigmoid_pair",
     "log_softmax",
+    "log_sum_over_top",
     "sigmoid_focal_logit_terms",
     "sigmoid_focal_loss",
     "sigmoid_focal_terms",

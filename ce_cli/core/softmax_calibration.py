@@ -1,13 +1,16 @@
 """Every calibration metric of softmax logits from one pass over cache-sized row blocks.
 
-``softmax_calibration_rows`` holds each block of logits ``x`` (n, C) class-major, ``(C, m)``, in
-a reused float64 buffer (a plain converting copy for the column-major batches the readers
-give; reductions over classes then run along long contiguous rows), and computes:
+``softmax_calibration_rows`` reads each block of logits ``x`` (n, C) in place as the class-major
+view ``(C, m)`` (long contiguous runs for the column-major batches the readers give; reductions
+over classes run along them), and computes:
 
-- ``d = (x - x_max) / T``; the row's argmax (ties: the first index) is the first class where
-  ``x - x_max`` is exactly 0; ``d_y``;
-- ``e = exp(d)``, ``s = Σ_c e_c``: the top-label confidence ``1 / s``, the NLL
-  ``log s - d_y`` (no full log-softmax); ``q = e / s`` is never formed;
+- each row's maximum and first argmax from the input (``losses.FirstMax``: ties, the first
+  index);
+- ``e = exp((x − s₀) / T)`` in float64 (``losses.exp_into``: ``s₀ = 0`` unless a logit is
+  huge, else each row's maximum; with derivatives ``d = (x − x_max) / T`` is kept and
+  ``e = exp(d)``), ``s = Σ_c e_c`` and ``lse = log Σ_c exp((x − x_max)/T)`` from
+  ``s / e_max`` (``losses.log_sum_over_top``): the top-label confidence ``exp(−lse)``, the
+  NLL ``lse + (x_max − x_y)/T`` (no full log-softmax); ``q = e / s`` is never formed;
 - the Brier term ``Σ_c q_c² - 2·q_y + 1 = Σ_c e_c² / s² - 2·e_y / s + 1``;
 - classwise (one-vs-rest) bin sums: most ``q_c`` of a many-class row are at most the first
   edge ``1/M``, i.e. in bin 0. Only the entries above it (at most ``M`` per row, as
@@ -20,7 +23,7 @@ give; reductions over classes then run along long contiguous rows), and computes
 
 The numbers are those of ``calibration.confidence_and_correct`` + ``brier_terms`` +
 ``nll_terms(log_softmax)`` + ``ClasswiseCalibrationAccumulator.update(softmax)``, up to the last
-bits of the sums (the probabilities are ``exp(d) / s`` rather than ``exp(d - log s)``).
+bits of the sums (the probabilities are ``e / s`` rather than ``exp(d - log s)``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ce_cli.core import losses
 from ce_cli.core.calibration import cumulants, softmax_moments, uniform_bin_index, uniform_edges
 
 F64 = NDArray[np.float64]
@@ -102,11 +106,13 @@ def softmax_calibration_rows(
     for start in range(0, n, rows):
         sl = slice(start, min(start + rows, n))
         d, e, spare = scratch.views(sl.stop - start)
-        np.copyto(d, logits[sl].T)
-        s = _block(d, e, scratch, tgt[sl], temperature, out, sl)
-        if moments is not None:
+        if moments is None:
+            s, inv = _plain_block(logits[sl].T, e, scratch, tgt[sl], temperature, out, sl)
+        else:
+            s = _block(logits[sl].T, d, e, scratch, tgt[sl], temperature, out, sl)
             softmax_moments(e, d, s, spare, moments[:, sl])
-        picked.add(e, s, out.confidence[sl], tgt[sl], sl)
+            inv = out.confidence[sl]  # 1 / s: the top entry is exp(0) = 1
+        picked.add(e, s, inv, tgt[sl], sl)
     picked.bin_into(out.classwise, tgt)
     if moments is not None:
         _derivatives(out, moments, temperature)
@@ -122,11 +128,8 @@ class _Scratch:
         count = 3 if derivatives else 1
         self.n_classes = n_classes
         self.bufs = [np.empty(n_classes * rows) for _ in range(count)]
-        self.is_max = np.empty(n_classes * rows, dtype=bool)
-        itype = np.int16 if n_classes < np.iinfo(np.int16).max else np.int64
-        self.keyed = np.empty(n_classes * rows, dtype=itype)
-        self.offset = (np.arange(n_classes, dtype=itype) - n_classes)[:, None]
         self.cols = np.arange(rows)
+        self.argmax = losses.FirstMax(n_classes, rows)
 
     def _shaped(self, buf: NDArray[Any], m: int) -> NDArray[Any]:
         return buf[: self.n_classes * m].reshape(self.n_classes, m)
@@ -135,17 +138,9 @@ class _Scratch:
         b = [self._shaped(buf, m) for buf in self.bufs]
         return (b[0], b[0], b[0]) if len(b) == 1 else (b[0], b[1], b[2])
 
-    def first_max(self, shifted: F64) -> NDArray[np.intp]:
-        """The first class where the shifted block is exactly 0 (``np.argmax`` of the rows),
-        as ``C + min_c [b_c == 0]·(c - C)``: reductions along contiguous rows."""
-        m = shifted.shape[1]
-        is_max, keyed = self._shaped(self.is_max, m), self._shaped(self.keyed, m)
-        np.equal(shifted, 0.0, out=is_max)
-        np.multiply(is_max, self.offset, out=keyed)
-        return keyed.min(axis=0).astype(np.intp) + shifted.shape[0]
-
 
 def _block(
+    block: NDArray[Any],
     d: F64,
     e: F64,
     scratch: _Scratch,
@@ -154,12 +149,14 @@ def _block(
     out: SoftmaxRows,
     sl: slice,
 ) -> F64:
-    """Per-row values of one class-major block: ``d = (x - x_max)/T`` (in place),
-    ``e = exp(d)`` (``e`` may be ``d`` itself); returns the row sums ``s`` (``q = e / s``;
-    ``s ≥ 1``, as the top entry is ``exp(0) = 1``)."""
+    """Per-row values of one class-major block (a view of the logits): ``d = (x - x_max)/T``
+    in float64, ``e = exp(d)`` (``e`` may be ``d`` itself); returns the row sums ``s``
+    (``q = e / s``; ``s ≥ 1``, as the top entry is ``exp(0) = 1``)."""
     r = scratch.cols[: d.shape[1]]
-    d -= d.max(axis=0)
-    pred = scratch.first_max(d)
+    top = block.max(axis=0)
+    pred = np.empty(block.shape[1], dtype=np.int64)
+    scratch.argmax(block, top, pred)
+    np.subtract(block, top, out=d, dtype=np.float64)
     if t != 1.0:
         d /= t
     d_y = d[y, r]
@@ -172,13 +169,45 @@ def _block(
     np.log(s, out=out.nll[sl])
     out.nll[sl] -= d_y
     np.equal(pred, y, out=out.correct[sl], casting="unsafe")
-    brier = out.brier[sl]  # Σ q² - 2·q_y + 1 with q = e / s
+    _brier_into(out.brier[sl], e, e[y, r], inv)  # Σ q² - 2·q_y + 1 with q = e / s
+    return s
+
+
+def _plain_block(
+    block: NDArray[Any],
+    e: F64,
+    scratch: _Scratch,
+    y: NDArray[np.intp],
+    t: float,
+    out: SoftmaxRows,
+    sl: slice,
+) -> tuple[F64, F64]:
+    """``_block`` without derivatives, read in place from the class-major view ``block`` of
+    the logits (no copy): ``e = exp((x − s₀)/T)`` with ``s₀`` 0 or each row's maximum
+    (``losses.exp_into``); returns the row sums ``s`` and ``1/s`` (``q = e / s``)."""
+    r = scratch.cols[: block.shape[1]]
+    top = block.max(axis=0)
+    pred = np.empty(block.shape[1], dtype=np.int64)
+    scratch.argmax(block, top, pred)
+    shift = losses.exp_into(e, block, top, True, t)
+    top64 = top.astype(np.float64)
+    s = e.sum(axis=0)
+    inv = np.divide(1.0, s)
+    lse = losses.log_sum_over_top(s, top64, shift, t)  # log Σ exp((x − max)/T) = −log q_max
+    np.exp(-lse, out=out.confidence[sl])
+    np.add(lse, (top64 - block[y, r].astype(np.float64)) / t, out=out.nll[sl])
+    np.equal(pred, y, out=out.correct[sl], casting="unsafe")
+    _brier_into(out.brier[sl], e, e[y, r], inv)
+    return s, inv
+
+
+def _brier_into(brier: F64, e: F64, e_y: F64, inv: F64) -> None:
+    """``Σ_c q_c² − 2·q_y + 1`` with ``q = e·inv``, clipped at 0 (rounding)."""
     np.einsum("cn,cn->n", e, e, out=brier)
     brier *= inv * inv
-    brier -= 2.0 * e[y, r] * inv
+    brier -= 2.0 * e_y * inv
     brier += 1.0
     np.maximum(brier, 0.0, out=brier)
-    return s
 
 
 def _derivatives(out: SoftmaxRows, moments: F64, t: float) -> None:
