@@ -420,9 +420,8 @@ def ce_index_rows(
             _first_max_into(argmax_out[start:stop], block, top, first_max)
         b = buf[:, : stop - start] if class_major else buf[: stop - start]
         shift = exp_into(b, block, top, class_major, temp)  # b = exp((x − shift)/T)
-        top64 = top.astype(np.float64)
+        top64, true_x = top.astype(np.float64), x[np.arange(start, stop), t].astype(np.float64)
         lse = log_sum_over_top(b.sum(axis=axis), top64, shift, temp)  # log Σ exp((x − max)/T)
-        true_x = x[np.arange(start, stop), t].astype(np.float64)
         np.add(lse, (top64 - true_x) / temp, out=out)
         if w is not None:
             out *= w[t]
