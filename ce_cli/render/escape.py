@@ -24,7 +24,6 @@ from __future__ import annotations
 import html
 import os
 import re
-import secrets
 from collections.abc import Mapping
 
 # C0, DEL, C1; line/paragraph separators; bidi marks, embeddings, overrides and isolates;
@@ -119,5 +118,7 @@ def github_guard(text: str, env: Mapping[str, str] | None = None) -> str:
 
 def guard_lines() -> tuple[str, str]:
     """The two lines around untrusted output: ``::stop-commands::TOKEN``, ``::TOKEN::``."""
+    import secrets  # only in GitHub Actions (its hmac/hashlib import costs ~7 ms at start-up)
+
     token = secrets.token_hex(16)
     return f"::stop-commands::{token}", f"::{token}::"
