@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import sys
+import time
 
 import pytest
 from conftest import assert_user_error, run, sample
@@ -69,6 +71,31 @@ def test_engine_merges_in_a_tree() -> None:
 
     for threads in (1, 2, 5):
         assert runner.run(range(1000), Sum, add, threads=threads).total == sum(range(1000))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_each_thread_adds_the_same_items_whatever_the_scheduling(threads: int) -> None:
+    """Item k goes to thread k mod threads and the partial results merge in a fixed tree, so
+    which items each partial sum holds — hence every float of the result — does not depend on
+    which thread is faster (random delays here)."""
+
+    class Seen:
+        def __init__(self) -> None:
+            self.items: list[int] = []
+
+        def merge(self, other: Seen) -> Seen:
+            self.items += other.items
+            return self
+
+    rng = random.Random(7)
+
+    def add(acc: Seen, item: int) -> None:
+        time.sleep(rng.random() * 0.002)
+        acc.items.append(item)
+
+    runs = [runner.run(range(60), Seen, add, threads=threads).items for _ in range(4)]
+    assert all(r == runs[0] for r in runs)
+    assert runs[0] == [k for t in range(threads) for k in range(t, 60, threads)]
 
 
 def test_no_progress_bar_on_stdout_or_when_not_a_terminal() -> None:

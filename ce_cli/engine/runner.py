@@ -1,9 +1,11 @@
 """The engine: where accumulators' ``update`` and ``merge`` run.
 
 ``run`` feeds items (undecoded record batches) to ``threads`` worker threads, each with its own
-accumulator, through a bounded queue (memory stays bounded by a few batches), then merges the
-partial accumulators. numpy and pyarrow release the GIL in their kernels, so threads use all
-cores. Sums merge in a different order than one pass, so results agree to ~1e-15 relative.
+accumulator, round-robin through bounded queues (memory stays bounded by a few batches), then
+merges the partial accumulators in a fixed tree. numpy and pyarrow release the GIL in their
+kernels, so threads use all cores. Which thread adds which batch is fixed, so a run gives the
+same floats every time; sums merge in a different order than one pass, so results for different
+thread counts agree to ~1e-15 relative.
 If a batch raises, the error of the earliest such batch is raised — the same error a single
 thread would give, since every batch before it was fed and finished.
 
@@ -62,12 +64,14 @@ def run(
         for item in items:
             work(acc, item)
         return acc
-    feed: queue.Queue[Any] = queue.Queue(maxsize=2 * threads)
+    # item k goes to thread k mod threads, so which sums each accumulator adds, and in what
+    # order, does not depend on scheduling: a run gives the same floats every time
+    feeds: list[queue.Queue[Any]] = [queue.Queue(maxsize=2) for _ in range(threads)]
     accs = [make() for _ in range(threads)]
     errors: list[tuple[int, BaseException]] = []
     lock = threading.Lock()
 
-    def worker(acc: A) -> None:
+    def worker(acc: A, feed: queue.Queue[Any]) -> None:
         while (item := feed.get()) is not _STOP:
             if errors:
                 continue  # drain: the producer stops soon
@@ -77,16 +81,17 @@ def run(
                 with lock:
                     errors.append((order(item), exc))
 
-    pool = [threading.Thread(target=worker, args=(acc,), daemon=True) for acc in accs]
+    pairs = zip(accs, feeds, strict=True)
+    pool = [threading.Thread(target=worker, args=pair, daemon=True) for pair in pairs]
     for t in pool:
         t.start()
     try:
-        for item in items:
+        for k, item in enumerate(items):
             if errors:
                 break
-            feed.put(item)
+            feeds[k % threads].put(item)
     finally:
-        for _ in pool:
+        for feed in feeds:
             feed.put(_STOP)
         for t in pool:
             t.join()
