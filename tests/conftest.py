@@ -42,6 +42,15 @@ def assert_user_error(result: Result, *fragments: str) -> None:
         assert fragment in lines[0], (fragment, lines[0])
 
 
+def assert_same_intervals(ref: Any, got: Any, names: Any) -> None:
+    """Two ``paired_intervals`` results agree on every name: estimate and both ends to 1e-12."""
+    for name in names:
+        a, b = ref[name], got[name]
+        assert a is not None and b is not None
+        for x, z in ((a.low, b.low), (a.high, b.high), (a.estimate, b.estimate)):
+            assert abs(x - z) <= 1e-12 * max(abs(x), abs(z), 1.0), name
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path):  # type: ignore[no-untyped-def]
     def write(text: str, name: str = "data.csv") -> str:

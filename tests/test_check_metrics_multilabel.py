@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import run, sample
+from conftest import assert_same_intervals, run, sample
 
 from ce_cli.core.bootstrap import (
     GroupSums,
@@ -170,11 +170,7 @@ def test_the_interval_does_not_depend_on_batches_or_row_order() -> None:
         order = rng.permutation(truth.shape[0])
         base = _label_sums(truth, base_d, None, parts=parts, order=order)
         got = paired_intervals(_pairs_of(cur, base), 300, 2)
-        for name in FAMILY:
-            a, b = ref[name], got[name]
-            assert a is not None and b is not None
-            for x, z in ((a.low, b.low), (a.high, b.high), (a.estimate, b.estimate)):
-                assert abs(x - z) <= 1e-12 * max(abs(x), abs(z), 1.0), name
+        assert_same_intervals(ref, got, FAMILY)
 
 
 # ====================================================================== end to end

@@ -106,12 +106,10 @@ def softmax_calibration_rows(
     for start in range(0, n, rows):
         sl = slice(start, min(start + rows, n))
         d, e, spare = scratch.views(sl.stop - start)
-        if moments is None:
-            s, inv = _plain_block(logits[sl].T, e, scratch, tgt[sl], temperature, out, sl)
-        else:
-            s = _block(logits[sl].T, d, e, scratch, tgt[sl], temperature, out, sl)
+        kept_d = None if moments is None else d
+        s, inv = _block(logits[sl].T, kept_d, e, scratch, tgt[sl], temperature, out, sl)
+        if moments is not None:
             softmax_moments(e, d, s, spare, moments[:, sl])
-            inv = out.confidence[sl]  # 1 / s: the top entry is exp(0) = 1
         picked.add(e, s, inv, tgt[sl], sl)
     picked.bin_into(out.classwise, tgt)
     if moments is not None:
@@ -141,40 +139,7 @@ class _Scratch:
 
 def _block(
     block: NDArray[Any],
-    d: F64,
-    e: F64,
-    scratch: _Scratch,
-    y: NDArray[np.intp],
-    t: float,
-    out: SoftmaxRows,
-    sl: slice,
-) -> F64:
-    """Per-row values of one class-major block (a view of the logits): ``d = (x - x_max)/T``
-    in float64, ``e = exp(d)`` (``e`` may be ``d`` itself); returns the row sums ``s``
-    (``q = e / s``; ``s ≥ 1``, as the top entry is ``exp(0) = 1``)."""
-    r = scratch.cols[: d.shape[1]]
-    top = block.max(axis=0)
-    pred = np.empty(block.shape[1], dtype=np.int64)
-    scratch.argmax(block, top, pred)
-    np.subtract(block, top, out=d, dtype=np.float64)
-    if t != 1.0:
-        d /= t
-    d_y = d[y, r]
-    if out.grad is not None:
-        out.grad[sl] = -d_y
-    np.exp(d, out=e)
-    s = e.sum(axis=0)
-    inv = out.confidence[sl]
-    np.divide(1.0, s, out=inv)
-    np.log(s, out=out.nll[sl])
-    out.nll[sl] -= d_y
-    np.equal(pred, y, out=out.correct[sl], casting="unsafe")
-    _brier_into(out.brier[sl], e, e[y, r], inv)  # Σ q² - 2·q_y + 1 with q = e / s
-    return s
-
-
-def _plain_block(
-    block: NDArray[Any],
+    d: F64 | None,
     e: F64,
     scratch: _Scratch,
     y: NDArray[np.intp],
@@ -182,22 +147,33 @@ def _plain_block(
     out: SoftmaxRows,
     sl: slice,
 ) -> tuple[F64, F64]:
-    """``_block`` without derivatives, read in place from the class-major view ``block`` of
-    the logits (no copy): ``e = exp((x − s₀)/T)`` with ``s₀`` 0 or each row's maximum
-    (``losses.exp_into``); returns the row sums ``s`` and ``1/s`` (``q = e / s``)."""
+    """Per-row values of one class-major block, read in place from the view ``block`` of the
+    logits: ``e = exp((x − s₀)/T)`` in float64, where ``s₀`` is 0 or each row's maximum
+    (``losses.exp_into``), or, given ``d`` (the temperature fit's derivatives), always the
+    maximum, with ``d = (x − x_max)/T`` kept and ``out.grad = −d_y``. Returns the row sums
+    ``s`` and ``1/s`` (``q = e / s``)."""
     r = scratch.cols[: block.shape[1]]
     top = block.max(axis=0)
     pred = np.empty(block.shape[1], dtype=np.int64)
     scratch.argmax(block, top, pred)
-    shift = losses.exp_into(e, block, top, True, t)
     top64 = top.astype(np.float64)
+    if d is None:
+        shift: F64 | float = losses.exp_into(e, block, top, True, t)
+    else:
+        shift = top64
+        np.subtract(block, top, out=d, dtype=np.float64)
+        if t != 1.0:
+            d /= t
+        if out.grad is not None:
+            out.grad[sl] = -d[y, r]
+        np.exp(d, out=e)
     s = e.sum(axis=0)
     inv = np.divide(1.0, s)
     lse = losses.log_sum_over_top(s, top64, shift, t)  # log Σ exp((x − max)/T) = −log q_max
     np.exp(-lse, out=out.confidence[sl])
     np.add(lse, (top64 - block[y, r].astype(np.float64)) / t, out=out.nll[sl])
     np.equal(pred, y, out=out.correct[sl], casting="unsafe")
-    _brier_into(out.brier[sl], e, e[y, r], inv)
+    _brier_into(out.brier[sl], e, e[y, r], inv)  # Σ q² − 2·q_y + 1 with q = e / s
     return s, inv
 
 
