@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import json
 import os
 import sys
@@ -212,6 +213,40 @@ def test_lines_longer_than_a_chunk(tmp_path: Path, threads: int, name: str) -> N
     assert max(chunks) > 5 * CHUNK
     source = open_source(str(_write(tmp_path / name, data)))
     assert pa.Table.from_batches(_batches(source, threads)).equals(table)
+
+
+def test_chunks_get_shorter_near_the_end_of_a_text_of_known_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A quarter of what is left once that is below CHUNK_BYTES, down to TAIL_BYTES; each
+    chunk still ends at a line end, and together they are the text."""
+    monkeypatch.setattr(formats, "TAIL_BYTES", 1024)
+    data = _rows(3000)
+    line = 40  # longer than any line: what a cut at a line end adds or leaves
+    chunks = list(formats._chunks(io.BytesIO(data), b"", ord(","), None, len(data)))
+    sizes = [c.size for c in chunks]
+    assert b"".join(c.to_pybytes() for c in chunks) == data
+    assert all(c.to_pybytes().endswith(b"\n") for c in chunks)
+    assert CHUNK - line < sizes[0] <= CHUNK + line
+    assert sizes[-4] < CHUNK // 2  # shorter near the end
+    tail = sizes[-8:-1]
+    assert all(a >= b - line for a, b in itertools.pairwise(tail))  # non-increasing
+    assert min(sizes[:-1]) > 1024 - line  # TAIL_BYTES
+    unknown = [c.size for c in formats._chunks(io.BytesIO(data), b"")]  # no size: CHUNK_BYTES
+    assert min(unknown[:-1]) > CHUNK - line
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_tail_chunks_give_the_same_batches(
+    tmp_path: Path, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(formats, "TAIL_BYTES", 512)
+    data = _rows(3000)
+    source = open_source(str(_write(tmp_path / "d.csv", data)))
+    assert source._text_size() == len(data)
+    table = pa.Table.from_batches(_batches(source, threads, batch_size=300))
+    assert table.column("id").to_pylist() == list(range(3000))
+    assert table.column("name")[-1].as_py() == "row2999"
 
 
 @pytest.mark.parametrize("threads", THREADS)

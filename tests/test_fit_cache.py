@@ -58,3 +58,65 @@ def test_a_budget_too_small_falls_back_to_passes() -> None:
     assert small.complete and small.batches[0][0].dtype == np.float32
     assert small.nbytes == 6 * (512 * 5 * 4 + 512 * 8)
     np.testing.assert_array_equal(next(small.replay())[0], batches[0][0])
+
+
+def test_batches_kept_out_of_order_replay_in_input_order() -> None:
+    """The first pass's workers keep their batches in any order; the later passes and the
+    metrics read them in input order, and one batch over the budget keeps none."""
+    batches = [(np.full((4, 3), k, np.float32), np.zeros(4, int), None, 0) for k in range(5)]
+    cache = calibrate._FitCache(budget=10**6)
+    for k in (3, 0, 4, 1, 2):
+        cache.keep(k, batches[k])
+    cache.finish()
+    assert cache.complete and [b[0][0, 0] for b in cache.replay()] == [0, 1, 2, 3, 4]
+    tight = calibrate._FitCache(budget=3 * (4 * 3 * 4 + 4 * 8))  # three batches' bytes
+    for k in (4, 3, 2, 1, 0):
+        tight.keep(k, batches[k])
+    tight.finish()
+    assert not tight.complete and tight.kept == {} and tight.batches == []
+
+
+class _Meter:
+    def update(self, rows: int, nbytes: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_fit_opens_the_input_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its first pass reads the stream the plan opened (no second open for the row count or
+    the pass), its later passes and the metrics the kept rows."""
+    path = write(tmp_path, np.float32)
+    opened = []
+    original = calibrate.Dataset
+
+    class Counted(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            opened.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(calibrate, "Dataset", Counted)
+    opts = InputOptions(path, batch_size=512, threads=2, progress=lambda *a: _Meter())
+    report = compute_calibration(opts, CalibrationOptions(fit_temperature=True)).to_dict()
+    assert report["temperature_fit"]["passes"] > 1 and len(opened) == 1
+
+
+def test_the_fused_metrics_are_the_same_floats_for_any_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fused pass adds its batches' metric rows in batch order on the consuming thread: the
+    metrics before and after the fit (both from fused passes) do not depend on the thread
+    count or the schedule."""
+    path = write(tmp_path, np.float32)
+    monkeypatch.setattr(calibrate, "_replay", None)  # the metrics after come from the fit
+    runs = [
+        compute_calibration(
+            InputOptions(path, batch_size=128, threads=threads),
+            CalibrationOptions(fit_temperature=True),
+        ).to_dict()
+        for threads in (1, 2, 3, 2, 3)
+    ]
+    assert runs[0]["temperature_fit"]["passes"] > 1
+    for other in runs[1:]:
+        assert other == runs[0]

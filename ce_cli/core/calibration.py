@@ -918,29 +918,31 @@ def _softmax_nll_sums(
     ``ℓ = log Σ_j exp(β·d_j) - β·d_y`` (= ``logsumexp(βz) - β·z_y``). Its first term is the
     cumulant generating function of ``d`` under the row's softmax, so ``ℓ' = E_p[d] - d_y``,
     ``ℓ'' = Var_p[d] ≥ 0`` and ``ℓ'''``, ``ℓ''''`` are the third and fourth cumulants
-    (``softmax_moments``, ``cumulants``). A block is held ``(C, rows)`` in float64 (a plain
-    converting copy of column-major batches), so every sum over the classes runs along long
-    contiguous rows; the per-row values are summed once per call.
+    (``softmax_moments``, ``cumulants``). A block is held ``(C, rows)`` in float64 (``d``
+    converted from column-major batches on the way), so every sum over the classes runs along
+    long contiguous rows (``Σ_j`` as a matrix-vector product); the per-row values are summed
+    once per call.
     """
     n, n_classes = x.shape
     rows = max(1, min(n, max(64, _NLL_BLOCK_ELEMENTS // max(n_classes, 1))))
     bufs = [np.empty(n_classes * rows) for _ in range(3)]
-    cols = np.arange(rows)
+    cols, ones = np.arange(rows), np.ones(n_classes)
     moments = np.empty((4 if higher else 2, n))
     d_y, s0 = np.empty(n), np.empty(n)
     for start in range(0, n, rows):
         sl = slice(start, min(start + rows, n))
         m = sl.stop - start
         d, e, spare = (b[: n_classes * m].reshape(n_classes, m) for b in bufs)
-        np.copyto(d, x[sl].T)
-        d -= d.max(axis=0)
+        block = x[sl].T  # each row's maximum found on the input, subtracted in float64
+        np.copyto(d, block)  # exact; cheaper than a converting subtract
+        np.subtract(d, block.max(axis=0).astype(np.float64), out=d)
         d_y[sl] = d[target[sl], cols[:m]]
         if beta == 1.0:
             np.exp(d, out=e)
         else:
             np.multiply(d, beta, out=e)
             np.exp(e, out=e)
-        np.sum(e, axis=0, out=s0[sl])
+        np.matmul(ones, e, out=s0[sl])
         softmax_moments(e, d, s0[sl], spare, moments[:, sl])
     mean, *rest = cumulants(moments)
     terms = (np.log(s0) - beta * d_y, mean - d_y, *rest)

@@ -2,32 +2,37 @@
 
 ``softmax_calibration_rows`` reads each block of logits ``x`` (n, C) in place as the class-major
 view ``(C, m)`` (long contiguous runs for the column-major batches the readers give; reductions
-over classes run along them), and computes:
+over classes run along them; ``m`` a power of two). Per block, one pass each for the row maximum
+(on the input), ``e = exp((x − s₀)/T)`` in float64 (``losses.exp_into``: ``s₀ = 0`` unless a
+logit is huge, else each row's maximum, and then ``d = (x − x_max)/T`` is kept; with derivatives
+always, ``d = x − x_max`` unscaled and ``e = exp(d·(1/T))``), ``s = Σ_c e_c`` (``1 @ e``),
+``Σ_c e_c²``, one comparison that marks the few candidate entries, and ``e @ (w/s)``; the rest
+is per row (once per call, ``_Kernel.finish``) or per candidate:
 
-- each row's maximum and first argmax from the input (``losses.FirstMax``: ties, the first
-  index);
-- ``e = exp((x − s₀) / T)`` in float64 (``losses.exp_into``: ``s₀ = 0`` unless a logit is
-  huge, else each row's maximum; with derivatives ``d = (x − x_max) / T`` is kept and
-  ``e = exp(d)``), ``s = Σ_c e_c`` and ``lse = log Σ_c exp((x − x_max)/T)`` from
-  ``s / e_max`` (``losses.log_sum_over_top``): the top-label confidence ``exp(−lse)``, the
-  NLL ``lse + (x_max − x_y)/T`` (no full log-softmax); ``q = e / s`` is never formed;
-- the Brier term ``Σ_c q_c² - 2·q_y + 1 = Σ_c e_c² / s² - 2·e_y / s + 1``;
-- classwise (one-vs-rest) bin sums: most ``q_c`` of a many-class row are at most the first
-  edge ``1/M``, i.e. in bin 0. Only the entries above it (at most ``M`` per row, as
-  ``Σ q = 1``) are binned (``calibration.uniform_bin_index``, exact on the edges) and counted by
-  one ``np.bincount`` over ``class·M + bin``; bin 0 of each class is what is left: its count
-  ``rows - (entries above)``, its ``Σ w·q`` the product ``e @ (w / s)`` with those entries
-  zeroed, its weight ``Σ w·[q ≤ 1/M]``. The true class's cell gets ``Σ w·y``, one bincount
-  over rows. The entries are found without dividing the block: ``q > 1/M`` needs
-  ``e > s/M`` (with a margin of 1e-9 for rounding), so only those candidates are divided.
+- the confidence ``exp(−lse)`` and the NLL ``lse + (x_max − x_y)/T``, with
+  ``lse = log Σ_c exp((x − x_max)/T)`` from ``s / e_max`` (``losses.log_sum_over_top``);
+- the Brier term ``Σ_c q_c² − 2·q_y + 1 = Σ_c e_c² / s² − 2·e_y / s + 1`` (``q = e / s``);
+- candidates ``z ≥ min(L, z_max)``: on the input ``z = x`` with ``L = T·(log s − log M − 1e-9)``
+  cast to its dtype (``s₀ = 0``), else on ``z = d`` with ``L = log s − log M − 1e-9`` (times T
+  for the unscaled ``d`` of derivatives). They hold every entry with ``q > 1/M`` (the 1e-9
+  covers the rounding of ``exp``, ``log`` and the division; a float32 ``x > L`` is at least
+  ``L`` rounded to float32) and each row's maxima;
+- correctness: ``x_y = x_max``, unless some row has two maxima among its candidates (then the
+  first, as ``np.argmax``: ``_first_argmax``);
+- classwise (one-vs-rest) bin sums: each candidate's ``q = e / s`` is binned (``BinTable``, the
+  same bins as ``calibration.uniform_bin_index``) and counted by ``np.bincount`` over
+  ``class·M + bin``; bin 0 of each class also holds the rest: its count ``rows − candidates``,
+  its ``Σ w·q`` the product ``e @ (w / s)`` with the candidates zeroed, its weight the same
+  product on ones. The true class's cell gets ``Σ w·y``.
 
 The numbers are those of ``calibration.confidence_and_correct`` + ``brier_terms`` +
 ``nll_terms(log_softmax)`` + ``ClasswiseCalibrationAccumulator.update(softmax)``, up to the last
-bits of the sums (the probabilities are ``e / s`` rather than ``exp(d - log s)``).
+bits of the sums (the probabilities are ``e / s`` rather than ``exp(d − log s)``).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,13 +40,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ce_cli.core import losses
-from ce_cli.core.calibration import cumulants, softmax_moments, uniform_bin_index, uniform_edges
+from ce_cli.core.calibration import cumulants, softmax_moments, uniform_edges
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
-BLOCK_ELEMENTS = 1 << 16  # float64 elements per block (512 KiB): it and its scratch stay in L2
+BLOCK_ELEMENTS = 1 << 17  # float64 elements per block (1 MiB): it and the input block stay in L2
 MIN_BLOCK_ROWS = 64  # many classes: at least this many rows per block (per-block overhead)
+LOG_MARGIN = 1e-9  # candidates: ``log e > log s + log(1/M) − LOG_MARGIN`` (a superset)
 
 
 @dataclass
@@ -93,164 +99,287 @@ def softmax_calibration_rows(
     ``β = 1/temperature`` (the first two unless ``higher``) — a pass of the temperature fit
     (``calibration.TemperatureAccumulator``'s terms) from the same exponentials."""
     n, n_classes = logits.shape
-    out = SoftmaxRows(
-        np.empty(n), np.empty(n), np.empty(n), np.empty(n), ClassBinSums.zeros(n_classes, n_bins)
-    )
-    moments = np.empty((4 if higher else 2, n)) if derivatives else None
+    rows = block_rows(n, n_classes)
+    kernel = _Kernel(n, n_classes, rows, weight, n_bins, temperature)
     if derivatives:
-        out.grad = np.empty(n)  # -d_y / T, then the derivatives (``_derivatives``)
-    rows = max(1, min(n, max(MIN_BLOCK_ROWS, BLOCK_ELEMENTS // max(n_classes, 1))))
-    scratch = _Scratch(n_classes, rows, derivatives)
+        kernel.with_derivatives(4 if higher else 2)
     tgt = np.asarray(target, dtype=np.intp)
-    picked = _Picked(n, n_classes, weight, uniform_edges(n_bins))
+    tops = logits.max(axis=1)
     for start in range(0, n, rows):
         sl = slice(start, min(start + rows, n))
-        d, e, spare = scratch.views(sl.stop - start)
-        kept_d = None if moments is None else d
-        s, inv = _block(logits[sl].T, kept_d, e, scratch, tgt[sl], temperature, out, sl)
-        if moments is not None:
-            softmax_moments(e, d, s, spare, moments[:, sl])
-        picked.add(e, s, inv, tgt[sl], sl)
-    picked.bin_into(out.classwise, tgt)
-    if moments is not None:
-        _derivatives(out, moments, temperature)
-    return out
+        kernel.block(logits[sl].T, tops[sl], tgt[sl], sl)
+    return kernel.finish(tgt)
 
 
-class _Scratch:
-    """The reused class-major buffers of one call: the block ``d`` and, with derivatives, its
-    exponentials ``e`` and a spare (else ``e`` is ``d``); the first-argmax scratch. A block of
-    ``m`` rows is the first ``C·m`` elements of a flat buffer: contiguous, whatever ``m``."""
+def block_rows(n: int, n_classes: int) -> int:
+    """Rows per block: a power of two (a candidate's class and row are then two bit operations)
+    of at most ``BLOCK_ELEMENTS`` values, at least ``MIN_BLOCK_ROWS``; no more than n."""
+    rows = 1 << max(0, (BLOCK_ELEMENTS // max(n_classes, 1)).bit_length() - 1)
+    return max(1, min(n, max(MIN_BLOCK_ROWS, rows)))
 
-    def __init__(self, n_classes: int, rows: int, derivatives: bool) -> None:
-        count = 3 if derivatives else 1
-        self.n_classes = n_classes
-        self.bufs = [np.empty(n_classes * rows) for _ in range(count)]
+
+class _Kernel:
+    """One call's reused class-major buffers (a block of ``m`` rows is the first ``C·m``
+    elements of a flat buffer: contiguous, whatever ``m``), its per-row values (finished once,
+    ``finish``) and its classwise candidates (``_Picked``)."""
+
+    def __init__(
+        self, n: int, n_classes: int, rows: int, weight: F64 | None, n_bins: int, t: float
+    ) -> None:
+        self.n_classes, self.t = n_classes, t
+        edges = uniform_edges(n_bins)
+        self.log_edge = float(np.log(edges[1])) - LOG_MARGIN
+        self.bufs = [np.empty(n_classes * rows) for _ in range(2)]  # e, d (and a spare)
+        self.mask = np.zeros(n_classes * rows + 4, dtype=bool)  # + whole 4-byte words
         self.cols = np.arange(rows)
-        self.argmax = losses.FirstMax(n_classes, rows)
+        self.ones = np.ones(n_classes)
+        # per row: maximum, Σe, 1/Σe, Σe², e_y, x_y; the shift s₀ (0 unless a block is shifted)
+        self.top, self.s, self.inv, self.sumsq, self.e_y, self.x_y = np.empty((6, n))
+        self.shift = np.zeros(n)
+        self.ties: list[tuple[slice, NDArray[np.bool_]]] = []  # blocks with a tied maximum
+        self.picked = _Picked(n, n_classes, weight, edges)
+        self.moments: F64 | None = None
+        self.grad: F64 | None = None
 
-    def _shaped(self, buf: NDArray[Any], m: int) -> NDArray[Any]:
-        return buf[: self.n_classes * m].reshape(self.n_classes, m)
+    def with_derivatives(self, count: int) -> None:
+        """Keep ``d`` and the ``count`` raw moments of each row (``_derivatives``)."""
+        n = self.top.shape[0]
+        self.moments = np.empty((count, n))
+        self.grad = np.empty(n)  # -d_y / T, then the derivatives
+        self.bufs.append(np.empty_like(self.bufs[0]))
 
-    def views(self, m: int) -> tuple[F64, F64, F64]:
-        b = [self._shaped(buf, m) for buf in self.bufs]
-        return (b[0], b[0], b[0]) if len(b) == 1 else (b[0], b[1], b[2])
+    def _view(self, k: int, m: int) -> F64:
+        return self.bufs[k][: self.n_classes * m].reshape(self.n_classes, m)
+
+    def block(self, block: NDArray[Any], top: NDArray[Any], y: NDArray[np.intp], sl: slice) -> None:
+        """One class-major block ``(C, m)`` of the logits, read in place; ``top``: its rows'
+        maxima."""
+        m = block.shape[1]
+        r = self.cols[:m]
+        self.top[sl] = top
+        self.x_y[sl] = block[y, r]
+        e, d = self._view(0, m), self._view(1, m)
+        shifted = self._exp(block, top, e, d, y, sl)
+        s = np.matmul(self.ones, e, out=self.s[sl])
+        np.divide(1.0, s, out=self.inv[sl])
+        np.einsum("cn,cn->n", e, e, out=self.sumsq[sl])
+        self.e_y[sl] = e[y, r]
+        if self.moments is not None:
+            softmax_moments(e, d, s, self._view(2, m), self.moments[:, sl])
+        lim = np.log(s)
+        lim += self.log_edge  # log(s/M) − margin: e > s/M needs d > lim
+        if shifted:
+            np.minimum(lim, 0.0, out=lim)
+            if self.moments is not None and self.t != 1.0:
+                lim *= self.t  # d is unscaled: d/T > lim needs d > T·lim
+            z = d
+        else:  # x > T·lim: x is at least T·lim cast to its dtype, however that rounds
+            if self.t != 1.0:
+                lim *= self.t
+            lim = np.minimum(lim.astype(block.dtype), top)
+            z = block
+        size = self.n_classes * m
+        np.greater_equal(z, lim, out=self.mask[:size].reshape(self.n_classes, m))
+        idx = _flat_nonzero(self.mask, size)
+        if m & (m - 1):
+            cls, row = np.divmod(idx, m)
+        else:  # m = 2^k
+            cls, row = idx >> (m.bit_length() - 1), idx & (m - 1)
+        is_top = block[cls, row] == top.take(row)  # every row has one: m of them mean no tie
+        if np.count_nonzero(is_top) != m:
+            pred = _first_argmax(is_top, cls, row, m, self.n_classes)
+            self.ties.append((sl, pred == y))
+        self.picked.add(e, s, self.inv[sl], idx, cls, row, sl)
+
+    def _exp(
+        self, block: NDArray[Any], top: NDArray[Any], e: F64, d: F64, y: NDArray[np.intp], sl: slice
+    ) -> bool:
+        """``e = exp((x − s₀)/T)`` (``losses.exp_into``); returns whether ``s₀`` is each row's
+        maximum, and then ``d = (x − x_max)/T`` is kept. With derivatives always, and then
+        ``d = x − x_max`` unscaled (exact for float32 input), ``e = exp(d·(1/T))`` (a product:
+        no division pass; as ``calibration._softmax_nll_sums``) and ``grad = −d_y``."""
+        if self.grad is not None:
+            self.shift[sl] = top
+            np.copyto(d, block)  # exact; a converting subtract costs ~0.3 ns per value more
+            np.subtract(d, top.astype(np.float64), out=d)
+            self.grad[sl] = -d[y, self.cols[: block.shape[1]]]
+            if self.t == 1.0:
+                np.exp(d, out=e)
+            else:
+                np.multiply(d, 1.0 / self.t, out=e)
+                np.exp(e, out=e)
+            return True
+        shift = losses.exp_into(e, block, top, True, self.t)
+        if isinstance(shift, float):  # 0
+            return False
+        self.shift[sl] = top
+        np.subtract(block, top, out=d, dtype=np.float64)  # as exp_into's shifted path
+        if self.t != 1.0:
+            d /= self.t
+        return True
+
+    def finish(self, y: NDArray[np.intp]) -> SoftmaxRows:
+        """The per-row values from the per-row sums, once per call, and the classwise bins."""
+        n, t = y.shape[0], self.t
+        out = SoftmaxRows(
+            np.empty(n), np.empty(n), np.empty(n), np.empty(n), ClassBinSums.zeros(0, 0)
+        )
+        np.equal(self.x_y, self.top, out=out.correct, casting="unsafe")  # a unique maximum
+        for sl, correct in self.ties:
+            out.correct[sl] = correct
+        lse = losses.log_sum_over_top(self.s, self.top, self.shift, t)  # = −log q_max
+        np.exp(-lse, out=out.confidence)
+        self.top -= self.x_y
+        self.top /= t
+        np.add(lse, self.top, out=out.nll)
+        _brier_into(out.brier, self.sumsq, self.e_y, self.inv)
+        np.divide(self.e_y, self.s, out=self.e_y)  # q_y
+        out.classwise = self.picked.bin_into(self.e_y, y)
+        if self.moments is not None:
+            _derivatives(out, self.moments, self.grad)
+        return out
 
 
-def _block(
-    block: NDArray[Any],
-    d: F64 | None,
-    e: F64,
-    scratch: _Scratch,
-    y: NDArray[np.intp],
-    t: float,
-    out: SoftmaxRows,
-    sl: slice,
-) -> tuple[F64, F64]:
-    """Per-row values of one class-major block, read in place from the view ``block`` of the
-    logits: ``e = exp((x − s₀)/T)`` in float64, where ``s₀`` is 0 or each row's maximum
-    (``losses.exp_into``), or, given ``d`` (the temperature fit's derivatives), always the
-    maximum, with ``d = (x − x_max)/T`` kept and ``out.grad = −d_y``. Returns the row sums
-    ``s`` and ``1/s`` (``q = e / s``)."""
-    r = scratch.cols[: block.shape[1]]
-    top = block.max(axis=0)
-    pred = np.empty(block.shape[1], dtype=np.int64)
-    scratch.argmax(block, top, pred)
-    top64 = top.astype(np.float64)
-    if d is None:
-        shift: F64 | float = losses.exp_into(e, block, top, True, t)
-    else:
-        shift = top64
-        np.subtract(block, top, out=d, dtype=np.float64)
-        if t != 1.0:
-            d /= t
-        if out.grad is not None:
-            out.grad[sl] = -d[y, r]
-        np.exp(d, out=e)
-    s = e.sum(axis=0)
-    inv = np.divide(1.0, s)
-    lse = losses.log_sum_over_top(s, top64, shift, t)  # log Σ exp((x − max)/T) = −log q_max
-    np.exp(-lse, out=out.confidence[sl])
-    np.add(lse, (top64 - block[y, r].astype(np.float64)) / t, out=out.nll[sl])
-    np.equal(pred, y, out=out.correct[sl], casting="unsafe")
-    _brier_into(out.brier[sl], e, e[y, r], inv)  # Σ q² − 2·q_y + 1 with q = e / s
-    return s, inv
+def _flat_nonzero(mask: NDArray[np.bool_], size: int) -> NDArray[np.intp]:
+    """``np.flatnonzero(mask[:size])`` for a sparse mask, by 4-byte words: the non-zero words,
+    then the bytes of those only (``mask`` has room for a whole last word; its tail is
+    cleared)."""
+    end = -(-size // 4) * 4
+    mask[size:end] = False
+    words = mask[:end].view(np.uint32)
+    nonzero = np.flatnonzero(words != 0)
+    sub = np.flatnonzero(words.take(nonzero).view(np.bool_))
+    idx = nonzero.take(sub >> 2)
+    idx <<= 2
+    idx += sub & 3
+    return idx
 
 
-def _brier_into(brier: F64, e: F64, e_y: F64, inv: F64) -> None:
-    """``Σ_c q_c² − 2·q_y + 1`` with ``q = e·inv``, clipped at 0 (rounding)."""
-    np.einsum("cn,cn->n", e, e, out=brier)
-    brier *= inv * inv
+def _first_argmax(
+    is_top: NDArray[np.bool_], cls: NDArray[np.intp], row: NDArray[np.intp], m: int, n_classes: int
+) -> I64:
+    """``np.argmax`` of each of ``m`` rows: the least class among its candidates (``cls``,
+    ``row``) equal to its maximum (``is_top``); ``n_classes`` for a row without one."""
+    pred = np.full(m, n_classes, dtype=np.int64)
+    np.minimum.at(pred, row[is_top], cls[is_top])
+    return pred
+
+
+def _brier_into(brier: F64, sumsq: F64, e_y: F64, inv: F64) -> None:
+    """``Σ_c q_c² − 2·q_y + 1`` with ``q = e·inv`` from ``sumsq = Σ_c e_c²``, clipped at 0
+    (rounding)."""
+    np.multiply(inv, inv, out=brier)
+    brier *= sumsq
     brier -= 2.0 * e_y * inv
     brier += 1.0
     np.maximum(brier, 0.0, out=brier)
 
 
-def _derivatives(out: SoftmaxRows, moments: F64, t: float) -> None:
+def _derivatives(out: SoftmaxRows, moments: F64, grad: F64 | None) -> None:
     """``ℓ' = E_q[d] - d_y``, ``ℓ'' = Var_q[d]`` and (four ``moments``) the cumulants ``κ3``,
-    ``κ4`` of the unscaled ``d`` — the NLL's derivatives in ``β = 1/T`` — from the raw moments
-    of the blocks' ``d / T`` (``calibration.cumulants``; the k-th cumulant scales by ``T^k``);
-    ``out.grad`` holds ``-d_y / T`` on entry."""
-    assert out.grad is not None
+    ``κ4`` of the unscaled ``d = x − x_max`` — the NLL's derivatives in ``β = 1/T`` — from the
+    raw moments of the blocks' ``d`` (``calibration.cumulants``); ``grad`` holds ``-d_y``."""
+    assert grad is not None
     values = list(cumulants(moments))
-    values[0] += out.grad
-    if t != 1.0:
-        for k, value in enumerate(values):
-            value *= t ** (k + 1)
+    values[0] += grad
     out.grad, out.hess = values[0], values[1]
     if len(values) == 4:
         out.d3, out.d4 = values[2], values[3]
 
 
+class BinTable:
+    """The bin of ``q ∈ [0, 1]`` under the uniform ``edges`` (``M`` bins; ``I_1 = [0, e_1]``,
+    ``I_m = (e_{m-1}, e_m]``), exactly as ``calibration.uniform_bin_index``, by table look-up:
+    with ``G = 8·M`` cells and ``k = ⌊fl(q·G)⌋``, ``bin = low[k] + [q > split[k]]``, where
+    ``low[k]`` counts the interior edges with ``e_j·G < k − 1`` (below every q of cell k, whatever
+    the rounding) and ``split[k]`` is the one edge with ``e_j·G`` in ``[k − 1, k + 2]`` (edges are
+    8 cells apart), or 2 (none)."""
+
+    def __init__(self, edges: F64) -> None:
+        self.n_bins = edges.size - 1
+        self.cells = 8 * self.n_bins
+        k = np.arange(self.cells + 1, dtype=np.float64)
+        at = edges[1:-1] * self.cells  # the interior edges on the grid
+        self.low = np.searchsorted(at, k - 1.0, side="left").astype(np.intp)
+        near = np.searchsorted(at, k + 2.0, side="right")  # edges with e_j·G ≤ k + 2
+        self.split = np.where(near > self.low, edges[1:][np.minimum(self.low, at.size)], 2.0)
+
+    def cell(self, q: F64, cls: NDArray[np.intp]) -> NDArray[np.intp]:
+        """``cls·M + bin(q)``: the flat index of each ``(class, bin)``."""
+        k = np.multiply(q, self.cells, out=np.empty(q.shape, np.intp), casting="unsafe")
+        out = self.low.take(k)
+        out += q > self.split.take(k)
+        out += cls * self.n_bins
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _bin_table(n_bins: int) -> BinTable:
+    """One ``BinTable`` per bin count (read-only: shared by calls and threads)."""
+    return BinTable(uniform_edges(n_bins))
+
+
 class _Picked:
     """The classwise bins of one call, gathered block by block and binned once at the end.
 
-    Per block: the true class's ``q_y``; the entries with ``q > 1/M`` (found as
-    ``e > s·(1/M)·(1 - 1e-9)`` first, a superset whatever the rounding, then divided), which are
+    Per block, from candidates ``idx`` (flat indices into the class-major block ``e``, a
+    superset of the entries with ``q = e / s > 1/M``): those entries' ``q``, which are then
     zeroed in ``e`` so that the rest of bin 0 is one product ``e @ (w / s)`` (and, weighted,
-    its weight ``[not picked] @ w``)."""
+    its weight ``[not picked] @ w``). Candidates at or below the first edge fall in bin 0 as
+    binned entries: the sums are the same."""
 
     def __init__(self, n: int, n_classes: int, weight: F64 | None, edges: F64) -> None:
-        self.n, self.n_classes, self.w, self.edges = n, n_classes, weight, edges
-        self.threshold = edges[1] * (1.0 - 1e-9)  # e > s·threshold ⊇ fl(e / s) > 1/M
-        self.true_q = np.empty(n)
+        self.n, self.n_classes, self.w = n, n_classes, weight
+        self.table = _bin_table(edges.size - 1)
         self.cls: list[NDArray[np.intp]] = []
-        self.row: list[NDArray[np.intp]] = []
+        self.row: list[NDArray[np.intp]] = []  # weighted only
         self.values: list[F64] = []
         self.rest_conf = np.zeros(n_classes)
         self.rest_weight = np.zeros(n_classes)
+        self.ones: F64 | None = None  # weighted: ones of a block's shape, picked entries 0
 
-    def add(self, e: F64, s: F64, inv: F64, y: NDArray[np.intp], sl: slice) -> None:
-        m = e.shape[1]
-        np.divide(e[y, np.arange(m)], s, out=self.true_q[sl])
+    def add(
+        self,
+        e: F64,
+        s: F64,
+        inv: F64,
+        idx: NDArray[np.intp],
+        cls: NDArray[np.intp],
+        row: NDArray[np.intp],
+        sl: slice,
+    ) -> None:
+        """Gather the candidates ``idx = cls·m + row`` of the block ``e`` (C, m) with row sums
+        ``s`` (``inv = 1/s``): their ``q``; zero them; add the rest of bin 0."""
         flat = e.reshape(-1)
-        idx = np.flatnonzero(e > s * self.threshold)
-        cls, row = np.divmod(idx, m)
-        values = flat[idx] / s[row]
-        above = values > self.edges[1]
-        if not above.all():
-            idx, cls, row, values = idx[above], cls[above], row[above], values[above]
-        flat[idx] = 0.0  # e is now the rest of bin 0
+        values = flat.take(idx)
+        values /= s.take(row)
+        flat.put(idx, 0.0)  # e is now the rest of bin 0
         self.cls.append(cls)
-        self.row.append(row + sl.start)
         self.values.append(values)
-        w = None if self.w is None else self.w[sl]
-        self.rest_conf += e @ (inv if w is None else w * inv)
-        if w is not None:
-            rest = np.ones(flat.size, dtype=bool)
-            rest[idx] = False
-            self.rest_weight += rest.reshape(e.shape) @ w
+        if self.w is None:
+            self.rest_conf += e @ inv
+            return
+        self.row.append(row + sl.start)
+        w = self.w[sl]
+        self.rest_conf += e @ (w * inv)
+        if self.ones is None or self.ones.size < e.size:
+            self.ones = np.ones(e.size)
+        ones = self.ones[: e.size]
+        ones[idx] = 0.0
+        self.rest_weight += ones.reshape(e.shape) @ w
+        ones[idx] = 1.0
 
-    def bin_into(self, sums: ClassBinSums, y: NDArray[np.intp]) -> None:
-        """Add the gathered entries to ``sums``: one binning and one bincount per sum."""
-        edges = self.edges
-        n_bins = edges.size - 1
+    def bin_into(self, true_q: F64, y: NDArray[np.intp]) -> ClassBinSums:
+        """The bin sums of the gathered entries and of the true classes' ``q_y``: one look-up
+        and one bincount per sum."""
+        n_bins = self.table.n_bins
+        sums = ClassBinSums.zeros(self.n_classes, n_bins)
         shape, size = (self.n_classes, n_bins), self.n_classes * n_bins
-        true_cell = y * n_bins + uniform_bin_index(self.true_q, n_bins, edges)
+        true_cell = self.table.cell(true_q, y)
         sums.correct_sum += np.bincount(true_cell, weights=self.w, minlength=size).reshape(shape)
         values = np.concatenate(self.values) if self.values else np.zeros(0)
         cls = np.concatenate(self.cls) if self.cls else np.zeros(0, np.intp)
-        cell = cls * n_bins + uniform_bin_index(values, n_bins, edges)
+        cell = self.table.cell(values, cls)
         counted = np.bincount(cell, minlength=size).reshape(shape)
         counted[:, 0] += self.n - counted.sum(axis=1)
         sums.count += counted
@@ -258,9 +387,10 @@ class _Picked:
         if self.w is None:
             sums.weight += counted
             sums.conf_sum += np.bincount(cell, weights=values, minlength=size).reshape(shape)
-            return
+            return sums
         w_sel = self.w[np.concatenate(self.row)] if self.row else np.zeros(0)
         weighted = np.bincount(cell, weights=w_sel, minlength=size).reshape(shape)
         sums.weight += weighted
         sums.weight[:, 0] += self.rest_weight
         sums.conf_sum += np.bincount(cell, weights=values * w_sel, minlength=size).reshape(shape)
+        return sums

@@ -8,9 +8,13 @@ Text formats (CSV, TSV, JSON Lines) are parsed by ``open_csv``/``open_json`` rea
 1 MiB blocks, ``use_threads=False`` and every read column pinned to the probed type. On one
 thread, one reader streams the whole (decompressed) text. On ``threads`` > 1 the calling thread
 cuts the text into chunks of whole records (``CHUNK_BYTES``; a longer record makes a longer
-chunk), each parsed by its own reader on a pool, at most ``PARSE_AHEAD`` chunks per thread in
-flight, and yielded strictly in file order, so memory is bounded by the chunk size. A CSV chunk
-after the first is read with the header's column names. Quoted CSV fields may hold line breaks
+chunk; near the end of a local uncompressed file, shorter ones down to ``TAIL_BYTES``, so that
+no thread parses a long last chunk alone), each parsed by its own reader on a pool, at most
+``PARSE_AHEAD`` chunks per thread in flight, and yielded strictly in file order, so memory is
+bounded by the chunk size. A CSV chunk after the first is read with the header's column names.
+Parsed blocks are re-cut to batches of exactly ``batch_size`` rows (``rechunk``); a batch made of
+several blocks is copied once, its numeric columns laid out as one (K, n) block that the decode
+views (``ce_cli.io.blocks``). Quoted CSV fields may hold line breaks
 (pyarrow's ``newlines_in_values``): a CSV chunk ends only at a line break outside quoted fields
 (``ce_cli.io.cuts.record_end``). Where the quotes do not follow the pattern that checks (a
 literal ``"`` inside an unquoted field), or no record ends within ``MAX_BLOCK``, the chunks stop
@@ -55,6 +59,7 @@ import pyarrow as pa
 
 from ce_cli.core.errors import CEError
 from ce_cli.core.listing import shortened
+from ce_cli.io.blocks import join
 from ce_cli.io.cuts import line_end, record_end
 from ce_cli.io.remote import RemoteFile, is_remote_failure
 from ce_cli.io.remote import error as remote_error
@@ -87,6 +92,7 @@ MAX_BLOCK = 256 << 20  # the longest row read: blocks grow (doubling) up to this
 _STRADDLING = "straddling object straddles two block boundaries"
 CHUNK_BYTES = 8 << 20  # bytes of text per chunk: the unit of parallel parsing
 PARSE_AHEAD = 4  # chunks per thread parsed ahead of the one taken
+TAIL_BYTES = 1 << 20  # the shortest chunk read near the end of a text of known size
 _EMPTY = ("Empty CSV file", "Empty JSON stream")
 _PRED_HINT = "check the column or pass the right --pred-cols"
 _Text = tuple[Any, Callable[[], Any] | None]  # a stream to parse, and how to open it again
@@ -357,9 +363,8 @@ class Source:
             stream, head = self._text_stream()
             rest = _Rest()
             if threads > 1:
-                texts: Iterable[_Text] = map(
-                    _buffer_text, _chunks(stream, head, self._delimiter(), rest)
-                )
+                chunks = _chunks(stream, head, self._delimiter(), rest, self._text_size())
+                texts: Iterable[_Text] = map(_buffer_text, chunks)
             else:  # one reader over the whole text
                 texts = [self._whole_text(stream, head)]
             with closing(_in_order(parse, enumerate(texts), threads)) as parsed:
@@ -407,6 +412,17 @@ class Source:
         if self._pipe is not None:
             return self._pipe, self._head
         return self._open_text(), b""
+
+    def _text_size(self) -> int | None:
+        """Bytes of text to read, when known before reading it (a local uncompressed file)."""
+        if self._whole is not None:
+            return len(self._whole)
+        if self._pipe is not None or self._fs is not None or self.compression:
+            return None
+        try:
+            return os.path.getsize(self.path)
+        except OSError:
+            return None
 
     def _whole_text(self, stream: Any, head: bytes) -> _Text:
         """The whole text as one reader's input: ``stream`` after ``head``, and how to read it
@@ -803,9 +819,14 @@ class _Rest:
 
 
 def _chunks(
-    stream: Any, head: bytes, delimiter: int | None = None, rest: _Rest | None = None
+    stream: Any,
+    head: bytes,
+    delimiter: int | None = None,
+    rest: _Rest | None = None,
+    size: int | None = None,
 ) -> Iterator[pa.Buffer]:
-    """`head` then `stream`, cut after a line break into chunks of about CHUNK_BYTES.
+    """`head` then `stream`, cut after a line break into chunks of about CHUNK_BYTES (of
+    ``_want(size, read)`` bytes when the text's `size` is known: shorter near its end).
 
     A chunk is longer when one line is; the last chunk is the rest of the text. With a CSV
     `delimiter`, only after a line break outside quoted fields (``cuts.record_end``). Where
@@ -813,12 +834,14 @@ def _chunks(
     and `rest` says where (the caller reads the rest with one reader).
     """
     carry: bytes | memoryview = head  # text after the last cut so far
-    want, first = CHUNK_BYTES, True
+    read = len(head)
+    want, first = _want(size, read), True
     while True:
         buffer = pa.allocate_buffer(len(carry) + want)  # pooled memory, not fresh pages
         view = memoryview(buffer).cast("B")
         view[: len(carry)] = carry
         got = _fill(stream, view[len(carry) :])
+        read += got
         end = len(carry) + got
         if got < want:  # the end of the text
             if end:
@@ -838,9 +861,19 @@ def _chunks(
             first = False
             if rest is not None:
                 rest.index, rest.offset = rest.index + 1, rest.offset + cut
-            carry, want = view[cut:end], CHUNK_BYTES
+            carry, want = view[cut:end], _want(size, read)
         else:  # no record ends yet: read twice as much
             carry, want = view[:end], max(end, CHUNK_BYTES)
+
+
+def _want(size: int | None, read: int) -> int:
+    """Bytes to read for the next chunk, `read` bytes into a text of `size` bytes (None: not
+    known): CHUNK_BYTES, or a quarter of what is left when that is less (at least TAIL_BYTES).
+    The last chunks are parsed while the other threads have nothing left to parse: short ones
+    keep that tail short (one 8 MiB chunk: ~50 ms on one core)."""
+    if size is None:
+        return CHUNK_BYTES
+    return min(CHUNK_BYTES, max(TAIL_BYTES, (size - read) // 4))
 
 
 def _skipped(open_text: Callable[[], tuple[Any, bytes]], offset: int) -> Any:
@@ -959,7 +992,8 @@ def rechunk(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.R
     """Re-slice `batches` into batches of exactly `batch_size` rows (the last may be shorter).
 
     Zero-copy slices where a batch is long enough; rows that straddle input batches are joined
-    with ``pa.concat_batches``. 0-row batches are dropped.
+    (``blocks.join``: one copy, each numeric type's columns one after another in one buffer, so
+    the decode views them instead of stacking them). 0-row batches are dropped.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -972,7 +1006,7 @@ def rechunk(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.R
             pending.append(batch.slice(0, start))
             have += start
             if have == batch_size:
-                yield pa.concat_batches(pending)
+                yield join(pending)
                 pending, have = [], 0
         while n - start >= batch_size:
             yield batch.slice(start, batch_size)
@@ -981,4 +1015,4 @@ def rechunk(batches: Iterable[pa.RecordBatch], batch_size: int) -> Iterator[pa.R
             pending.append(batch.slice(start))
             have += n - start
     if pending:
-        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+        yield join(pending)

@@ -10,13 +10,16 @@ The temperature fit minimises the NLL over β = 1/T with a few Newton passes ove
 (``calibration.fit_temperature``); the metrics before and after it come with its passes where
 they can, else from one more pass. Softmax rows take one fused pass
 (``softmax_calibration.softmax_calibration_rows``). The fit reads the input
-once when its rows fit the memory budget (``_FitCache``); at the given T = 1 its first pass also
-gives the metrics before the fit, and the pass the search expects to be its last (its refined
-step expected within tol / 8) also measures the metrics at that pass's T (``_FusedPasses``).
-When that pass is indeed the last, it is the metrics after the fit: no further pass (near
-T = 1: two passes in all, the read and one over the kept rows); otherwise they come from the
-kept rows (``_replay``) or a new read. Each fit pass adds its batches' sums in batch order on
-the worker threads (``engine.ordered_map``), so the fit does not depend on the thread count.
+once when its rows fit the memory budget (``_FitCache``): its first pass reads the stream the
+plan opened, and each worker thread decodes a raw batch, keeps its used rows and sums them
+(``_FirstPass``). At the given T = 1 that pass also gives the metrics before the fit, and the
+pass the search expects to be its last (its refined step expected within tol / 8) also measures
+the metrics at that pass's T (``_FusedPasses``). When that pass is indeed the last, it is the
+metrics after the fit: no further pass (near T = 1: two passes in all, the read and one over
+the kept rows); otherwise they come from the kept rows (``_replay``) or a new read. Every fit
+pass computes its batches on the worker threads and adds their sums in batch order
+(``engine.ordered_map``), and a fused pass's metric rows likewise (``_fit_mapper``): the fit and
+its metrics are the same floats whatever the thread count and the schedule.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from ce_cli.core.vocab import STRATEGIES
 from ce_cli.engine import runner
 from ce_cli.engine.ordered_map import ordered_map
 from ce_cli.io.batch import Batch
-from ce_cli.io.dataset import Dataset, InputOptions
+from ce_cli.io.dataset import Dataset, InputOptions, RawBatch
 from ce_cli.io.formats import default_threads
 from ce_cli.io.layout import Layout
 from ce_cli.report.decisions import check_predictions, class_set, decide_inputs
@@ -217,26 +220,14 @@ class MetricSet:
         self.accuracy.update((predicted == target).astype(np.float64), weight)
         self._bin(conf, correct, weight)
 
-    def update_softmax(
+    def softmax_rows(
         self, scored: Scored, derivatives: bool = False, higher: bool = True
-    ) -> SoftmaxRows:
-        """``update`` of softmax rows, returning the fused pass's rows (with ``derivatives``:
+    ) -> tuple[SoftmaxRows, tuple[np.ndarray, np.ndarray]]:
+        """The fused pass's rows of softmax ``scored`` at this set's T (with ``derivatives``:
         also the NLL's derivatives in β = 1/T, for the temperature fit; the third and fourth
-        with ``higher``)."""
-        self.n_rows += scored.target.shape[0]
-        self.n_renormalised += scored.renormalised
+        with ``higher``) and the (confidence, correct) pairs to bin: computed, not added
+        (``add_softmax``), so that any thread may compute them."""
         logits, target, weight = scored.logits, scored.target, scored.weight
-        return self._update_softmax(logits, target, weight, derivatives, higher)
-
-    def _update_softmax(
-        self,
-        logits: np.ndarray,
-        target: np.ndarray,
-        weight: Any,
-        derivatives: bool = False,
-        higher: bool = True,
-    ) -> SoftmaxRows:
-        """Softmax rows: every metric from one fused pass over row blocks."""
         rows = softmax_calibration_rows(
             logits,
             target,
@@ -246,19 +237,35 @@ class MetricSet:
             derivatives=derivatives,
             higher=higher,
         )
+        if self.geo.mode == "top-label":
+            return rows, (rows.confidence, rows.correct)
+        binned = cal.confidence_and_correct(
+            logits, target, kind="logits", mode=self.geo.mode, temperature=self.temperature
+        )
+        return rows, binned
+
+    def add_softmax(
+        self, scored: Scored, rows: SoftmaxRows, binned: tuple[np.ndarray, np.ndarray]
+    ) -> None:
+        """Add the rows ``softmax_rows`` computed of ``scored``."""
+        self.n_rows += scored.target.shape[0]
+        self.n_renormalised += scored.renormalised
+        self._add_softmax(rows, binned, scored.weight)
+
+    def _update_softmax(self, logits: np.ndarray, target: np.ndarray, weight: Any) -> None:
+        """Softmax rows: every metric from one fused pass over row blocks."""
+        rows, binned = self.softmax_rows(Scored(logits, target, weight, 0))
+        self._add_softmax(rows, binned, weight)
+
+    def _add_softmax(
+        self, rows: SoftmaxRows, binned: tuple[np.ndarray, np.ndarray], weight: Any
+    ) -> None:
         bins = rows.classwise
         self.classwise.add_sums(bins.count, bins.weight, bins.conf_sum, bins.correct_sum)
         self.brier.update(rows.brier, weight)
         self.nll.update(rows.nll, weight)
         self.accuracy.update(rows.correct, weight)
-        if self.geo.mode == "top-label":
-            self._bin(rows.confidence, rows.correct, weight)
-            return rows
-        conf, correct = cal.confidence_and_correct(
-            logits, target, kind="logits", mode=self.geo.mode, temperature=self.temperature
-        )
-        self._bin(conf, correct, weight)
-        return rows
+        self._bin(*binned, weight)
 
     def _bin(self, conf: np.ndarray, correct: np.ndarray, weight: Any) -> None:
         self.main.update(conf, correct, weight)
@@ -300,7 +307,7 @@ def compute_calibration(
     fit, cache, before, after = None, None, None, None
     if calib.fit_temperature:
         fused = _FusedPasses(plan.geo, calib) if _fusable(plan, calib, options) else None
-        fit, cache = _fit(options, plan, calib.memory_budget, fused)
+        fit, cache = _fit(options, plan, dataset, calib.memory_budget, fused)
         if fused is not None:
             before, after = fused.first.merged(), fused.after(fit)
     temps = ([calib.temperature] if before is None else []) + ([fit.temperature] if fit else [])
@@ -316,17 +323,20 @@ def compute_calibration(
     def build(result: Pass, whole: bool = True) -> CalibrationReport:
         return _report(result.sets, plan, calib, fit, options, whole)
 
+    def stream() -> Dataset:  # the fit's first pass read the plan's
+        return Dataset(options, read_preds=True) if calib.fit_temperature else dataset
+
     if options.group_by is None:
         if after is not None:  # the fit's last pass measured the metrics at the fitted T
             result = Pass(lambda: [after])
         elif cache is not None and _replayable(cache, plan, options):
             result = _replay(cache, make, options)
         else:
-            result = runner.accumulate(dataset, make, work, options, "calibration")
+            result = runner.accumulate(stream(), make, work, options, "calibration")
         if before is not None:  # the metrics at T = 1 came with the fit's first pass
             result.sets.insert(0, before)
         return build(_counted(result, plan, options))
-    by = runner.accumulate_by_group(dataset, make, work, options, "calibration")
+    by = runner.accumulate_by_group(stream(), make, work, options, "calibration")
     report = build(_counted(by.total(), plan, options))
     attach(report, options.group_by, build_groups(by, lambda r: build(r, whole=False)))
     if fit is not None:
@@ -352,40 +362,55 @@ def _fusable(plan: Plan, calib: CalibrationOptions, options: InputOptions) -> bo
 
 class _FusedPass:
     """A fit pass at ``β`` fused with the metrics at ``T = 1/β``: one ``softmax_calibration_rows``
-    per batch gives both the ``MetricSet`` rows (each worker thread keeps its own set, merged
-    at the end) and the batch's NLL sums with their derivatives at ``β`` (returned: the fit adds
-    them in batch order)."""
+    per batch (on a worker thread) gives both the batch's NLL sums with their derivatives at
+    ``β`` and its metric rows; the fit's mapper (``_fit_mapper``) then adds the rows to the
+    pass's ``MetricSet`` on the consuming thread, in batch order, as the fit adds the sums: the
+    metrics are the same floats whatever the thread count and the schedule."""
 
     def __init__(
         self, geo: Geometry, calib: CalibrationOptions, beta: float = 1.0, higher: bool = True
     ) -> None:
-        self.geo, self.calib, self.beta, self.higher = geo, calib, beta, higher
-        self.temperature = 1.0 / beta
-        self.local = threading.local()
-        self.sets: list[MetricSet] = []
-        self.lock = threading.Lock()
+        self.beta, self.higher = beta, higher
+        self.metric_set = MetricSet(geo, calib, 1.0 / beta)
 
-    def __call__(self, batch: tuple[Any, ...]) -> cal.TemperatureAccumulator:
-        metric_set = getattr(self.local, "metric_set", None)
-        if metric_set is None:
-            metric_set = self.local.metric_set = MetricSet(self.geo, self.calib, self.temperature)
-            with self.lock:
-                self.sets.append(metric_set)
+    def __call__(self, batch: tuple[Any, ...]) -> _FusedSums:
         scored = Scored(*batch)
-        rows = metric_set.update_softmax(scored, derivatives=True, higher=self.higher)
+        rows, binned = self.metric_set.softmax_rows(scored, derivatives=True, higher=self.higher)
         assert rows.grad is not None and rows.hess is not None
-        sums = cal.TemperatureAccumulator(self.beta)
+        sums = _FusedSums(
+            self.beta, functools.partial(self.metric_set.add_softmax, scored, rows, binned)
+        )
         higher = None if rows.d3 is None or rows.d4 is None else (rows.d3, rows.d4)
         sums.add_rows("softmax", rows.nll, rows.grad, rows.hess, scored.weight, higher)
         return sums
 
     def merged(self) -> MetricSet:
-        """The threads' sets merged (once: merging adds into the first set)."""
-        if not self.sets:  # no batch had a used row
-            self.sets.append(MetricSet(self.geo, self.calib, self.temperature))
-        if len(self.sets) > 1:
-            self.sets[:] = [functools.reduce(MetricSet.merge, self.sets)]
-        return self.sets[0]
+        """The pass's metric set (every batch's rows added)."""
+        return self.metric_set
+
+
+class _FusedSums(cal.TemperatureAccumulator):
+    """A fused batch's NLL sums, and ``finish``: add its metric rows to its pass's set (on the
+    consuming thread, in batch order: ``_fit_mapper``)."""
+
+    def __init__(self, beta: float, finish: Callable[[], None]) -> None:
+        super().__init__(beta)
+        self.finish: Callable[[], None] | None = finish
+
+
+def _fit_mapper(threads: int) -> cal.Mapper:
+    """``ordered_map`` on ``threads`` worker threads whose fused results are finished
+    (``_FusedSums.finish``) on the consuming thread as they come, in batch order."""
+    inner = ordered_map(threads)
+
+    def mapper(fn: cal.BatchSums, items: cal.Batches) -> Iterator[cal.TemperatureAccumulator]:
+        for sums in inner(fn, items):
+            if isinstance(sums, _FusedSums) and sums.finish is not None:
+                sums.finish()
+                sums.finish = None  # its rows are added: let them go
+            yield sums
+
+    return mapper
 
 
 class _FusedPasses:
@@ -509,51 +534,89 @@ def _geometry(
 def _fit(
     options: InputOptions,
     plan: Plan,
+    dataset: Dataset,
     budget: int | None = None,
     fused: _FusedPasses | None = None,
 ) -> tuple[cal.TemperatureFit, _FitCache]:
-    """The temperature minimising the NLL, and the rows it kept: the first pass reads the input
-    and keeps its rows (``_FitCache``) while they fit in ``budget`` bytes; the later Newton
-    passes read them from memory, else the input again (none when the first pass counts
-    nothing). Each pass sums its batches on the worker threads, in batch order; ``fused``,
-    when given, makes the first pass's sums (and the metrics at T = 1 on the way) and those of
-    a pass the search expects to be the last (and the metrics at its T)."""
+    """The temperature minimising the NLL, and the rows it kept. The first pass reads
+    ``dataset``'s stream (the plan's: the input is opened once); each worker thread decodes its
+    raw batches, keeps their used rows (``_FitCache``, while they fit in ``budget`` bytes) and
+    sums them (``_FirstPass``). The later Newton passes read the kept rows, else the input
+    again. Each pass sums its batches on the worker threads, added in batch order
+    (``_fit_mapper``); ``fused``, when given, makes the first pass's sums (and the metrics at
+    T = 1 on the way) and those of a pass the search expects to be the last (and the metrics at
+    its T)."""
+    if options.path == "-":
+        raise CEError(
+            "--fit-temperature reads the input several times; stdin can be read once: "
+            "save it to a file"
+        )
     passes = itertools.count(1)
     cache = _FitCache(_default_budget() if budget is None else budget)
-    metered_file = options.progress is not None and options.path != "-"
-    rows: list[int | None] = [Dataset(options, read_preds=True).num_rows if metered_file else None]
-    read = [0]
-    per_row = len(plan.columns) if plan.geo.kind == "multilabel" else 1
+    first = _FirstPass(dataset, plan, cache, None if fused is None else fused.first)
+    total = dataset.num_rows if options.progress is not None else None
 
-    def size(b: tuple[Any, ...]) -> tuple[int, int]:
-        read[0] += len(b[1]) // per_row
-        return len(b[1]) // per_row, b[0].nbytes
-
-    def one_pass() -> Iterator[tuple[Any, ...]]:
-        """One fit pass, metered ("fit pass 3/≤30"); its total is the first pass's rows."""
+    def one_pass() -> Iterator[Any]:
+        """One fit pass, metered ("fit pass 3/≤30"): the first over the raw batches (its total
+        the file's rows), the others over the used rows (the first pass's count)."""
         n = next(passes)
         if fused is not None:
             fused.passes_made = n
-        if n == 2 and rows[0] is None:
-            rows[0] = read[0]
-        if cache.complete:
-            batches = cache.replay()
-        else:
-            read_pass = _fit_batches(options, plan.geo, plan.file, plan.columns)
-            batches = cache.record(read_pass) if n == 1 else read_pass
-        return metered(batches, options.progress, f"fit pass {n}/≤{FIT_MAX_PASSES}", rows[0], size)
+        label = f"fit pass {n}/≤{FIT_MAX_PASSES}"
+        if n == 1:
+            raw = _fit_batches(options, plan, dataset)
+            return metered(raw, options.progress, label, total, _raw_size)
+        cache.finish()
+        batches = cache.replay() if cache.complete else _fit_batches(options, plan)
+        return metered(batches, options.progress, label, first.used, first.kept_size)
 
-    mapper = ordered_map(_threads(options))
+    mapper = _fit_mapper(_threads(options))
     with _small_pages(cache.budget > 0):
         fit = cal.fit_temperature(
             one_pass,
             max_passes=FIT_MAX_PASSES,
             mapper=mapper,
-            first_sums=None if fused is None else fused.first,
+            first_sums=first,
             last_sums=None if fused is None else fused.at,
         )
+    cache.finish()
     _require_rows(fit.n_rows, fit.weight, plan, options)
     return fit, cache
+
+
+def _raw_size(item: tuple[int, RawBatch]) -> tuple[int, int]:
+    """Rows and bytes of an undecoded batch (the progress of the fit's first pass)."""
+    batch = item[1][0]
+    return batch.num_rows, batch.nbytes
+
+
+class _FirstPass:
+    """The fit's first pass on one raw batch ``(k, raw)``, run on a worker thread: decode it,
+    keep its used rows (``_FitCache.keep``) and return their sums at ``β = 1`` — from ``fused``
+    (with the metrics at T = 1) when given. Counts the used rows (``used``)."""
+
+    def __init__(
+        self, dataset: Dataset, plan: Plan, cache: _FitCache, fused: _FusedPass | None
+    ) -> None:
+        self.dataset, self.plan, self.cache, self.fused = dataset, plan, cache, fused
+        self.per_row = len(plan.columns) if plan.geo.kind == "multilabel" else 1
+        self.used = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, item: tuple[int, RawBatch]) -> cal.TemperatureAccumulator:
+        plan = self.plan
+        scored = _scores(self.dataset.decode(item[1]), plan.geo, plan.file, plan.columns)
+        if scored is None:
+            return cal.TemperatureAccumulator(1.0)  # adds nothing
+        rows = _fit_rows(scored, plan.geo.kind)
+        self.cache.keep(item[0], rows)
+        with self.lock:
+            self.used += scored.target.shape[0]
+        return cal._batch_sums(1.0, rows) if self.fused is None else self.fused(rows)
+
+    def kept_size(self, rows: tuple[Any, ...]) -> tuple[int, int]:
+        """Rows and bytes of a batch of used rows (multi-label: flattened)."""
+        return len(rows[1]) // self.per_row, rows[0].nbytes
 
 
 @contextlib.contextmanager
@@ -591,27 +654,46 @@ def _default_budget() -> int:
 
 class _FitCache:
     """The temperature fit's batches, kept from its first pass while they fit in ``budget``
-    bytes: logits as float32 when that is exact (float32 input), else as they came."""
+    bytes: logits as float32 when that is exact (float32 input), else as they came. Batches
+    arrive from the worker threads in any order, each with its index (``keep``); ``replay``
+    gives them in input order. Complete (``finish``) when all of them fitted the budget."""
 
     def __init__(self, budget: int) -> None:
         self.budget, self.nbytes = budget, 0
-        self.batches: list[tuple[Any, ...]] = []
+        self.kept: dict[int, tuple[Any, ...]] = {}
+        self.over = budget <= 0  # a batch did not fit: nothing is kept
         self.complete = False
+        self.lock = threading.Lock()
+
+    def keep(self, k: int, batch: tuple[Any, ...]) -> None:
+        """Keep batch ``k`` while the kept bytes stay within the budget (thread-safe)."""
+        if self.over:
+            return
+        kept = (_narrow(batch[0]), *batch[1:])
+        size = sum(a.nbytes for a in kept if isinstance(a, np.ndarray))
+        with self.lock:
+            self.nbytes += size
+            self.over = self.over or self.nbytes > self.budget
+            if self.over:
+                self.kept.clear()
+            else:
+                self.kept[k] = kept
+
+    def finish(self) -> None:
+        """The first pass is over: complete if every batch was kept."""
+        self.complete = not self.over
 
     def record(self, batches: Iterator[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
         """Pass ``batches`` through, keeping them; complete if all fitted the budget."""
-        keeping = self.budget > 0
-        for batch in batches:
-            if keeping:
-                kept = (_narrow(batch[0]), *batch[1:])
-                self.nbytes += sum(a.nbytes for a in kept if isinstance(a, np.ndarray))
-                keeping = self.nbytes <= self.budget
-                if keeping:
-                    self.batches.append(kept)
-                else:
-                    self.batches.clear()
+        for k, batch in enumerate(batches):
+            self.keep(k, batch)
             yield batch
-        self.complete = keeping
+        self.finish()
+
+    @property
+    def batches(self) -> list[tuple[Any, ...]]:
+        """The kept batches in input order."""
+        return [self.kept[k] for k in sorted(self.kept)]
 
     def replay(self) -> Iterator[tuple[Any, ...]]:
         yield from self.batches
@@ -626,21 +708,23 @@ def _narrow(logits: np.ndarray) -> np.ndarray:
 
 
 def _fit_batches(
-    options: InputOptions, geo: Geometry, file: str, columns: tuple[str, ...]
-) -> Iterator[tuple[Any, ...]]:
-    """A fresh pass over the input for the temperature fit: ``(logits, target, weight,
-    renormalised)`` per batch in input order (multi-label: flattened labels), decoded on the
-    worker threads."""
-    if options.path == "-":
-        raise CEError(
-            "--fit-temperature reads the input several times; stdin can be read once: "
-            "save it to a file"
-        )
+    options: InputOptions, plan: Plan, dataset: Dataset | None = None
+) -> Iterator[Any]:
+    """A read of the input by the temperature fit. The first pass reads ``dataset``'s stream
+    (the plan's): ``(k, raw batch)``, decoded by ``_FirstPass`` on the worker threads. A later
+    pass (rows not kept) reads the input again: ``(logits, target, weight, renormalised)`` per
+    batch in input order (multi-label: flattened labels), decoded on the worker threads."""
+    if dataset is not None:
+        return enumerate(dataset.pairs())
+    return _read_again(options, plan)
+
+
+def _read_again(options: InputOptions, plan: Plan) -> Iterator[tuple[Any, ...]]:
     dataset = Dataset(options, read_preds=True)
 
-    def kept(raw: Any) -> tuple[Any, ...] | None:
-        scored = _scores(dataset.decode(raw), geo, file, columns)
-        return None if scored is None else _fit_rows(scored, geo.kind)
+    def kept(raw: RawBatch) -> tuple[Any, ...] | None:
+        scored = _scores(dataset.decode(raw), plan.geo, plan.file, plan.columns)
+        return None if scored is None else _fit_rows(scored, plan.geo.kind)
 
     for rows in ordered_map(_threads(options))(kept, dataset.pairs()):
         if rows is not None:
