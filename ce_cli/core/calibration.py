@@ -871,6 +871,19 @@ class AccuracyAccumulator(_WeightedMean):
 # temperature scaling
 
 
+def exp_below_max(block: NDArray[Any], top: NDArray[Any], d: F64, e: F64, beta: float) -> None:
+    """``d = x − x_max`` in float64 and ``e = exp(β·d)`` for a class-major block ``x`` (C, m)
+    with its rows' maxima ``top``: the block copied (exact from float32), then the maximum
+    subtracted — cheaper than a converting subtract."""
+    np.copyto(d, block)
+    np.subtract(d, top.astype(np.float64), out=d)
+    if beta == 1.0:
+        np.exp(d, out=e)
+    else:
+        np.multiply(d, beta, out=e)
+        np.exp(e, out=e)
+
+
 def softmax_moments(e: F64, d: F64, s: F64, spare: F64, out: F64) -> None:
     """The raw moments ``m_k = Σ_c e_c·d_c^k / s`` (``k = 1 … K``, ``K = len(out)``: 2 or 4) of
     each column of a class-major block (``e``, ``d``: (C, m); ``s = Σ_c e``) into ``out``
@@ -933,15 +946,9 @@ def _softmax_nll_sums(
         sl = slice(start, min(start + rows, n))
         m = sl.stop - start
         d, e, spare = (b[: n_classes * m].reshape(n_classes, m) for b in bufs)
-        block = x[sl].T  # each row's maximum found on the input, subtracted in float64
-        np.copyto(d, block)  # exact; cheaper than a converting subtract
-        np.subtract(d, block.max(axis=0).astype(np.float64), out=d)
+        block = x[sl].T
+        exp_below_max(block, block.max(axis=0), d, e, beta)
         d_y[sl] = d[target[sl], cols[:m]]
-        if beta == 1.0:
-            np.exp(d, out=e)
-        else:
-            np.multiply(d, beta, out=e)
-            np.exp(e, out=e)
         np.matmul(ones, e, out=s0[sl])
         softmax_moments(e, d, s0[sl], spare, moments[:, sl])
     mean, *rest = cumulants(moments)
