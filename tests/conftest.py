@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ce_cli.cli.main import cli
+from ce_cli.core.errors import CEError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
@@ -66,3 +67,14 @@ def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests that want GitHub Actions set it themselves; a CI runner's own must not leak in."""
     for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY"):
         monkeypatch.delenv(name, raising=False)
+
+
+def read_error(source: Any, threads: int, **kwargs: Any) -> tuple[str, int]:
+    """The message of the error reading ``source`` (an ``io.formats.Source``) raises, and the
+    rows yielded before it, checked to come in order (an ``id`` column counting from 0)."""
+    rows = 0
+    with pytest.raises(CEError) as info:
+        for batch in source.batches(threads=threads, **kwargs):
+            assert batch.column("id").to_pylist() == list(range(rows, rows + batch.num_rows))
+            rows += batch.num_rows
+    return str(info.value), rows

@@ -49,22 +49,15 @@ def _nll(z: np.ndarray, y: np.ndarray, beta: float) -> float:
 @pytest.mark.parametrize("beta", [0.3, 1.0, 2.5])
 def test_third_and_fourth_derivatives_match_finite_differences(beta: float) -> None:
     z, y = _rows(400, 5, 1.0)
-    h = 1e-3
-    stats = [cal.TemperatureAccumulator(b) for b in (beta - h, beta, beta + h)]
-    for acc in stats:
-        acc.update(z, y)
-    lo, mid, hi = (acc.compute() for acc in stats)
-    assert mid.hess is not None and lo.hess is not None and hi.hess is not None
-    assert mid.d3 == pytest.approx((hi.hess - lo.hess) / (2 * h), rel=1e-5)
-    assert mid.d4 == pytest.approx((hi.hess - 2 * mid.hess + lo.hess) / h**2, rel=1e-3)
-    binary = [cal.TemperatureAccumulator(b) for b in (beta - h, beta, beta + h)]
-    zb, yb = z[:, 0].astype(np.float64), (y == 0).astype(np.float64)
-    for acc in binary:
-        acc.update(zb, yb)
-    blo, bmid, bhi = (acc.compute() for acc in binary)
-    assert blo.hess is not None and bhi.hess is not None and bmid.hess is not None
-    assert bmid.d3 == pytest.approx((bhi.hess - blo.hess) / (2 * h), rel=1e-5)
-    assert bmid.d4 == pytest.approx((bhi.hess - 2 * bmid.hess + blo.hess) / h**2, rel=1e-3)
+    for logits, target in ((z, y), (z[:, 0].astype(np.float64), (y == 0).astype(np.float64))):
+        h = 1e-3  # softmax rows, then one binary column
+        stats = [cal.TemperatureAccumulator(b) for b in (beta - h, beta, beta + h)]
+        for acc in stats:
+            acc.update(logits, target)
+        lo, mid, hi = (acc.compute() for acc in stats)
+        assert mid.hess is not None and lo.hess is not None and hi.hess is not None
+        assert mid.d3 == pytest.approx((hi.hess - lo.hess) / (2 * h), rel=1e-5)
+        assert mid.d4 == pytest.approx((hi.hess - 2 * mid.hess + lo.hess) / h**2, rel=1e-3)
 
 
 def test_cumulants_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from conftest import read_error
 
 from ce_cli.core.errors import CEError
 from ce_cli.io import formats
@@ -79,16 +80,6 @@ def _batches(source: Source, threads: int, **kwargs: object) -> list[pa.RecordBa
     return list(source.batches(threads=threads, **kwargs))  # type: ignore[arg-type]
 
 
-def _error(source: Source, threads: int, **kwargs: object) -> tuple[str, int]:
-    """The message of the error reading raises, and the rows yielded before it (in order)."""
-    rows = 0
-    with pytest.raises(CEError) as info:
-        for batch in source.batches(threads=threads, **kwargs):  # type: ignore[arg-type]
-            assert batch.column("id").to_pylist() == list(range(rows, rows + batch.num_rows))
-            rows += batch.num_rows
-    return str(info.value), rows
-
-
 def _chunk_count(data: bytes) -> int:
     return len(list(formats._chunks(io.BytesIO(data), b"")))
 
@@ -136,7 +127,7 @@ def test_columns_and_forced_types_hold_in_every_chunk(tmp_path: Path, threads: i
     assert table.schema.field("label").type == pa.float64()
     assert table.column("label")[59990].as_py() == 2.5
     assert table.column("id").to_pylist() == list(range(n))
-    message, rows = _error(source, threads, columns=columns)
+    message, rows = read_error(source, threads, columns=columns)
     assert message == (
         f"{source.path}: column label, line 59992: value '2.5' does not match type int64 "
         "inferred from the column's first rows; make the column's values consistent"
@@ -164,7 +155,7 @@ def test_a_chunk_that_ends_between_cr_and_lf(
     chunks = list(formats._chunks(io.BytesIO(data), b""))
     assert chunks[0].to_pybytes().endswith(b"\r") and chunks[1].to_pybytes().startswith(b"\n")
     source = open_source(str(_write(tmp_path / "d.csv", data)))
-    message, _ = _error(source, threads, column_types={"score": pa.float64()})
+    message, _ = read_error(source, threads, column_types={"score": pa.float64()})
     assert message.startswith(f"{source.path}: column score, line 1502: value 'x' is not")
     table = pa.Table.from_batches(_batches(source, threads, columns=["id"]))
     assert table.column("id").to_pylist() == list(range(2000))
@@ -272,7 +263,7 @@ def test_stdin(monkeypatch: pytest.MonkeyPatch, threads: int) -> None:
     assert table.column("id").to_pylist() == list(range(n))
     assert table.column("name")[-1].as_py() == f"row{n - 1}"
     monkeypatch.setattr(sys, "stdin", _FakeStdin(data))
-    message, rows = _error(open_source("-"), threads, column_types={"score": pa.float64()})
+    message, rows = read_error(open_source("-"), threads, column_types={"score": pa.float64()})
     assert message == (
         f"<stdin>: column score, line 110002: value 'oops' is not a number; {_FORCED}"
     )
@@ -304,7 +295,7 @@ def test_gzip_named_pipe(tmp_path: Path, threads: int) -> None:
 def test_bad_value_in_a_late_chunk_names_its_line(tmp_path: Path, threads: int, name: str) -> None:
     data = _rows(3000, bad={2900: "abc"}, sep="\t" if ".tsv" in name else ",")
     source = open_source(str(_write(tmp_path / name, data)))
-    message, rows = _error(source, threads, column_types={"score": pa.float64()})
+    message, rows = read_error(source, threads, column_types={"score": pa.float64()})
     assert (
         message == f"{source.path}: column score, line 2902: value 'abc' is not a number; {_FORCED}"
     )
@@ -316,7 +307,7 @@ def test_a_late_row_with_too_many_fields(tmp_path: Path, threads: int) -> None:
     data = _rows(60_000).replace(b"\n55000,", b"\n55000,7,")
     assert data.index(b"55000,7,") > formats._BLOCK  # past the probed head
     source = open_source(str(_write(tmp_path / "d.csv", data)))
-    message, rows = _error(source, threads)
+    message, rows = read_error(source, threads)
     assert message.startswith(f"{source.path}: line 55002: expected 4 fields, got 5 ('55000,7,")
     assert rows <= 55_000
 
@@ -326,8 +317,8 @@ def test_line_numbers_match_one_reader_over_the_whole_file(tmp_path: Path, threa
     # blank lines are not counted by pyarrow; chunks must count them the same way
     data = _rows(3000, bad={2950: "abc"}).replace(b"\n1000,", b"\n\n\n1000,")
     source = open_source(str(_write(tmp_path / "d.csv", data)))
-    message, _ = _error(source, threads, column_types={"score": pa.float64()})
-    assert _error(source, 1, column_types={"score": pa.float64()})[0] == message
+    message, _ = read_error(source, threads, column_types={"score": pa.float64()})
+    assert read_error(source, 1, column_types={"score": pa.float64()})[0] == message
     assert ", line 2952: " in message
 
 
@@ -336,14 +327,14 @@ def test_jsonl_errors_in_a_late_chunk(tmp_path: Path, threads: int) -> None:
     data = _jsonl(25_000, bad={24_000: '"high"'})
     assert data.index(b'"high"') > formats._BLOCK  # past the probed head
     path = _write(tmp_path / "d.jsonl", data)
-    message, rows = _error(open_source(str(path)), threads)
+    message, rows = read_error(open_source(str(path)), threads)
     assert message == (
         f"{path}: column score, line 24001: found a string but the column's first rows hold "
         "number values; make the column's values consistent"
     )
     assert rows <= 24_000
     path = _write(tmp_path / "e.jsonl", _jsonl(25_000, bad={23_000: "1,"}))
-    message, _ = _error(open_source(str(path)), threads)
+    message, _ = read_error(open_source(str(path)), threads)
     assert message.startswith(f"{path}: line 23001: invalid JSON (")
 
 
@@ -375,7 +366,9 @@ def test_the_earliest_bad_chunk_wins(
             raise
 
     monkeypatch.setattr(Source, "_parse_chunk", slow_early)
-    message, rows = _error(open_source(str(path)), threads, column_types={"score": pa.float64()})
+    message, rows = read_error(
+        open_source(str(path)), threads, column_types={"score": pa.float64()}
+    )
     assert message.startswith(f"{path}: column score, line 702: value 'early' is not")
     assert rows <= 700
     assert failed == (["other"] if threads == 1 else ["late", "early"])  # 1: one reader
@@ -387,7 +380,7 @@ def test_a_read_error_comes_after_the_rows_before_it(tmp_path: Path) -> None:
     path.write_bytes(packed[: len(packed) * 3 // 4])  # truncated, after the probed head
     seen = []
     for threads in THREADS:
-        message, rows = _error(open_source(str(path)), threads, batch_size=100)
+        message, rows = read_error(open_source(str(path)), threads, batch_size=100)
         assert message == (
             f"{path}: cannot read as CSV (gzip-compressed): Truncated compressed stream"
         )
@@ -524,7 +517,7 @@ def test_a_row_longer_than_the_largest_block(
     monkeypatch.setattr(formats, "MAX_BLOCK", 4 * SMALL_BLOCK)
     data = _long_cell(3000, 2500, 40_000, jsonl=name.endswith(".jsonl"))
     path = _write(tmp_path / name, data)
-    message, rows = _error(open_source(str(path)), threads, columns=["id"], batch_size=100)
+    message, rows = read_error(open_source(str(path)), threads, columns=["id"], batch_size=100)
     assert message == (
         f"{path}: line {line}: a row longer than 16 KiB, the longest ce reads; drop the long "
         "column from the file (or shorten that cell), or convert the file to Parquet"
@@ -541,7 +534,7 @@ def test_a_long_row_on_a_pipe_read_by_one_reader(monkeypatch: pytest.MonkeyPatch
     """A pipe cannot be parsed again: one thread says so; chunks (in memory) grow the block."""
     data = _long_cell(3000, 2500, 40_000)
     monkeypatch.setattr(sys, "stdin", _FakeStdin(data))
-    message, rows = _error(open_source("-"), 1, columns=["id"], batch_size=100)
+    message, rows = read_error(open_source("-"), 1, columns=["id"], batch_size=100)
     assert message == (
         "<stdin>: line 2502: a row longer than 4 KiB, and a pipe cannot be read again with "
         "larger blocks; save the input to a file (ce reads rows of up to 256 MiB from files)"

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pcsv
 import pytest
+from conftest import read_error
 
 from ce_cli.core.errors import CEError
 from ce_cli.io import cuts, formats
@@ -58,15 +59,6 @@ def _source(tmp_path: Path, data: bytes, name: str = "d.csv") -> Source:
 def _table(source: Source, threads: int, **kwargs: object) -> pa.Table:
     batches = list(source.batches(threads=threads, **kwargs))  # type: ignore[arg-type]
     return pa.Table.from_batches(batches, schema=batches[0].schema if batches else None)
-
-
-def _error(source: Source, threads: int, **kwargs: object) -> tuple[str, int]:
-    rows = 0
-    with pytest.raises(CEError) as info:
-        for batch in source.batches(threads=threads, **kwargs):  # type: ignore[arg-type]
-            assert batch.column("id").to_pylist() == list(range(rows, rows + batch.num_rows))
-            rows += batch.num_rows
-    return str(info.value), rows
 
 
 def _cut(
@@ -194,7 +186,7 @@ def test_a_bad_value_after_quoted_line_breaks_names_its_row(
 ) -> None:
     monkeypatch.setattr(formats, "CHUNK_BYTES", chunk)
     source = _source(tmp_path, _quoted(1500, bad={1400: "oops"}))
-    message, rows = _error(source, threads, column_types={"score": pa.float64()})
+    message, rows = read_error(source, threads, column_types={"score": pa.float64()})
     # pyarrow counts records: the header is line 1, row 1400 is record 1402
     assert (
         message
@@ -220,7 +212,7 @@ def test_quotes_that_cannot_be_followed_are_read_by_one_reader(
     notes = _notes(n)
     notes[700] = "she is 5'3\" tall"
     assert table.column("note").to_pylist() == notes
-    message, rows = _error(
+    message, rows = read_error(
         _source(tmp_path, _quoted(n, bad={1300: "x"}, odd={700: "5'3\""}), "e.csv"),
         threads,
         column_types={"score": pa.float64()},
