@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ce_cli.cli.main import cli
+from ce_cli.core import native
 from ce_cli.core.errors import CEError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +62,20 @@ def write_csv(tmp_path: Path):  # type: ignore[no-untyped-def]
         return str(path)
 
     return write
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def ce_kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once with the compiled CE kernel (``native.KERNEL``) and once with the numpy
+    one. The compiled one must be built here (``pip install -e .`` with a C compiler); only
+    ``CE_NATIVE=0`` skips it on purpose."""
+    if request.param == "numpy":
+        monkeypatch.setattr(native, "KERNEL", None)
+    elif native.KERNEL is None:
+        if os.environ.get("CE_NATIVE") == "0":
+            pytest.skip("CE_NATIVE=0 turns the compiled kernel off")
+        pytest.fail(f"the compiled kernel is missing: {native.describe()}")
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from ce_cli.core import losses
 from ce_cli.io.dataset import MAX_BATCH_BYTES, Dataset, InputOptions
 
 
+@pytest.mark.usefixtures("ce_kernel")
 @pytest.mark.parametrize("n_classes", [1, 2, 3, 64, 65, 100, 1000])
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -29,6 +30,7 @@ def test_fused_argmax_is_numpys_with_ties_first(n_classes: int, order: str, dtyp
     np.testing.assert_array_equal(denom, plain_denom)
 
 
+@pytest.mark.usefixtures("ce_kernel")
 def test_fused_argmax_with_temperature_weights_and_smoothing() -> None:
     rng = np.random.default_rng(7)
     x = np.asfortranarray(rng.normal(0, 3, (300, 7)).astype(np.float32))

@@ -224,9 +224,11 @@ def test_ce_rows_invariant_to_per_row_shift(data: dict[str, Any], smoothing: flo
     np.testing.assert_allclose(generic[0], base, rtol=1e-9)
 
 
+@pytest.mark.usefixtures("ce_kernel")
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_extreme_logits_are_finite_and_exact(dtype: str) -> None:
-    x = np.array([[1e4, -1e4], [1e4, -1e4], [-1e4, -1e4]], dtype=dtype)
+def test_extreme_logits_are_finite_and_exact(dtype: str, order: str) -> None:
+    x = np.array([[1e4, -1e4], [1e4, -1e4], [-1e4, -1e4]], dtype=dtype, order=order)
     y = np.array([0, 1, 0])
     np.testing.assert_array_equal(L.ce_index_rows(x, y)[0], [0.0, 2e4, math.log(2)])
     np.testing.assert_array_equal(L.ce_terms(L.log_softmax(x), y)[0], [0.0, 2e4, math.log(2)])
@@ -319,9 +321,13 @@ def test_probability_clip_counts_and_caps() -> None:
     np.testing.assert_allclose(terms, [-math.log(L.EPS), -math.log1p(-L.EPS), -math.log(0.7)])
 
 
+@pytest.mark.usefixtures("ce_kernel")
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("margin", [0.0, 4.0, 15.0, 30.0])
 @pytest.mark.parametrize("scale", [1.0, 50.0])
-def test_unshifted_ce_rows_keep_the_shifted_precision(margin: float, scale: float) -> None:
+def test_unshifted_ce_rows_keep_the_shifted_precision(
+    margin: float, scale: float, order: str
+) -> None:
     """Unshifted exp (``losses.EXP_UNSHIFTED``) with ``log(Σ e / e_max)``: a row's loss is
     within a few rounding errors of ``1 + loss`` — also a confident row's (true class ahead by
     ``margin``), whatever the logits' scale, as when each row's maximum is subtracted first."""
@@ -329,18 +335,21 @@ def test_unshifted_ce_rows_keep_the_shifted_precision(margin: float, scale: floa
     x = (rng.normal(0, 1, (2000, 50)) * scale).astype(np.float32)
     y = rng.integers(0, 50, 2000)
     x[np.arange(2000), y] = x.max(axis=1) + np.float32(margin)
-    got = L.ce_index_rows(x, y)[0]
+    got = L.ce_index_rows(np.asarray(x, order=order), y)[0]
     want = L.ce_terms(L.log_softmax(x.astype(np.float64)), y)[0]
     np.testing.assert_array_less(np.abs(got - want), 8 * 2.0**-52 * (1 + want))
 
 
+@pytest.mark.usefixtures("ce_kernel")
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("big", [599.0, 601.0, 1e4, -1e4])
-def test_a_block_with_huge_logits_is_shifted_and_no_other(big: float) -> None:
+def test_a_block_with_huge_logits_is_shifted_and_no_other(big: float, order: str) -> None:
     """A row whose max/T leaves ±EXP_UNSHIFTED makes its block subtract each row's maximum;
     the rows of every block equal log_softmax's to 1e-12 either way."""
     rng = np.random.default_rng(5)
     x = rng.normal(0, 3, (200, 9)).astype(np.float32)
     x[57] = np.float32(big) + x[57]
+    x = np.asarray(x, order=order)
     y = rng.integers(0, 9, 200)
     want = L.ce_terms(L.log_softmax(x), y)[0]
     for temperature in (1.0, 2.5):
@@ -351,9 +360,13 @@ def test_a_block_with_huge_logits_is_shifted_and_no_other(big: float) -> None:
     np.testing.assert_allclose(L.ce_index_rows(x, y, block_rows=7)[0], want, rtol=1e-12)
 
 
+@pytest.mark.usefixtures("ce_kernel")
+@pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
-def test_dtypes_accepted_and_accumulated_in_float64(data: dict[str, Any], dtype: str) -> None:
-    x, y, w, multi = data["x"].astype(dtype), data["y"], data["w"], data["multi"]
+def test_dtypes_accepted_and_accumulated_in_float64(
+    data: dict[str, Any], dtype: str, order: str
+) -> None:
+    x, y, w, multi = data["x"].astype(dtype, order=order), data["y"], data["w"], data["multi"]
     x64 = x.astype(np.float64)  # the exact values the float64 path should see
     loss, denom = L.ce_index_rows(x, y, w, label_smoothing=0.1, temperature=1.7)
     assert loss.dtype == denom.dtype == np.float64
@@ -367,6 +380,7 @@ def test_dtypes_accepted_and_accumulated_in_float64(data: dict[str, Any], dtype:
     assert isinstance(L.cross_entropy(x, y, w), float)
 
 
+@pytest.mark.usefixtures("ce_kernel")
 @pytest.mark.parametrize("block_rows", [1, 7, 64, 1000, 1001, 5000, None])
 @pytest.mark.parametrize("order", ["C", "F"])
 @pytest.mark.parametrize("n_classes", [13, 300])  # class-major and (C-order, C > 64) row-major

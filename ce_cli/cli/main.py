@@ -195,6 +195,15 @@ def _fail(ctx: click.Context, message: str, prefix: str = "ce: error: ") -> NoRe
     ctx.exit(EXIT_ERROR)
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from ce_cli.core import native
+
+    click.echo(f"ce, version {__version__}\nCE kernel: {native.describe()}")
+    ctx.exit()
+
+
 def _debug(ctx: click.Context) -> bool:
     return bool((ctx.obj or {}).get("debug")) or os.environ.get("CE_DEBUG") == "1"
 
@@ -202,7 +211,15 @@ def _debug(ctx: click.Context) -> bool:
 @click.group(
     cls=CEGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
 )
-@click.version_option(__version__, "-V", "--version", prog_name="ce")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and which cross-entropy kernel runs, and exit.",
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:

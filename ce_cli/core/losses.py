@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ce_cli.core import native
 from ce_cli.core.vocab import REDUCTIONS
 
 F64 = NDArray[np.float64]
@@ -387,9 +388,12 @@ def ce_index_rows(
     ``lse_n = log Σ_c exp(x_{n,c}/T)``, ``denom_n = w_{y_n}``.
 
     Works through cache-sized row blocks (``block_rows``, default about 2**20 / C rows), read
-    in place (class-major for C <= 64 or input that is not C-contiguous), in float64: per block
-    one pass for each row's maximum, one ``exp`` (converting float16/32 on the way) and one
-    sum — see ``exp_into`` for when the exponent is shifted. ``argmax_out`` (int64, shape
+    in place (class-major for C <= 64 or input that is not C-contiguous), in float64. A
+    class-major float32/64 block whose rows are contiguous (a column-major batch, as ``ce
+    score`` reads them) goes to the compiled kernel when it is there (``native.KERNEL``: one
+    fused pass per group of rows); otherwise, or for a block with a non-finite logit, numpy
+    takes one pass for each row's maximum, one ``exp`` (converting float16/32 on the way) and
+    one sum — see ``exp_into`` for when the exponent is shifted. ``argmax_out`` (int64, shape
     (n,)), when given, receives ``np.argmax(logits, axis=1)`` (ties: the first index; finite
     logits) from the maximum's pass.
     """
@@ -405,23 +409,18 @@ def ce_index_rows(
     if argmax_out is not None and argmax_out.shape != (n,):
         raise ValueError(f"argmax_out must have shape ({n},), got {argmax_out.shape}")
     class_major = n_classes <= CLASS_MAJOR_MAX_CLASSES or not x.flags.c_contiguous
-    axis = 0 if class_major else 1
-    m_max = min(rows, n)
-    buf = np.empty((n_classes, m_max) if class_major else (m_max, n_classes))
-    first_max = FirstMax(n_classes, m_max) if argmax_out is not None and class_major else None
+    compiled = class_major and _native_fits(x, argmax_out)
+    blocks = _NumpyBlocks(n_classes, min(rows, n), class_major, argmax_out is not None)
     w_vec = np.ones(n_classes) if w is None else w
     loss = np.empty(n)
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         t, out = idx[start:stop], loss[start:stop]
         block = x[start:stop].T if class_major else x[start:stop]
-        top = block.max(axis=axis)
-        if argmax_out is not None:  # class-major: from the maximum; else numpy's own
-            _first_max_into(argmax_out[start:stop], block, top, first_max)
-        b = buf[:, : stop - start] if class_major else buf[: stop - start]
-        shift = exp_into(b, block, top, class_major, temp)  # b = exp((x − shift)/T)
-        top64, true_x = top.astype(np.float64), x[np.arange(start, stop), t].astype(np.float64)
-        lse = log_sum_over_top(b.sum(axis=axis), top64, shift, temp)  # log Σ exp((x − max)/T)
+        arg = None if argmax_out is None else argmax_out[start:stop]
+        stats = _native_block(block, t, temp, arg) if compiled else None
+        # top64: each row's maximum; true_x: x_{n,y_n}; lse: log Σ exp((x − max)/T)
+        top64, true_x, lse = stats or blocks(block, x[np.arange(start, stop), t], temp, arg)
         np.add(lse, (top64 - true_x) / temp, out=out)
         if w is not None:
             out *= w[t]
@@ -432,13 +431,69 @@ def ce_index_rows(
     return loss, denom
 
 
-def _first_max_into(
-    out: NDArray[np.int64], block: NDArray[Any], top: NDArray[Any], first_max: FirstMax | None
-) -> None:
-    if first_max is not None:
-        first_max(block, top, out)
-    else:
-        np.argmax(block, axis=1, out=out)
+def _native_fits(x: NDArray[Any], argmax_out: NDArray[np.int64] | None) -> bool:
+    """Whether ``native.KERNEL`` can take this input's class-major blocks: float32/64 with
+    each class's values contiguous, and a contiguous ``argmax_out``."""
+    size = x.itemsize
+    return (
+        native.KERNEL is not None
+        and x.dtype in (np.float32, np.float64)
+        and x.strides[0] == size
+        and x.strides[1] >= 0
+        and x.strides[1] % size == 0
+        and (argmax_out is None or argmax_out.flags.c_contiguous)
+    )
+
+
+def _native_block(
+    block: NDArray[Any], target: NDArray[np.intp], temp: float, argmax: NDArray[np.int64] | None
+) -> tuple[F64, F64, F64] | None:
+    """``(top, x_true, lse)`` of a class-major block from the compiled kernel, or ``None``
+    when a row holds a non-finite logit (the numpy path then handles the block)."""
+    assert native.KERNEL is not None
+    m = block.shape[1]
+    top, picked, sums = np.empty(m), np.empty(m), np.empty(m)
+    arg = np.empty(m, dtype=np.int64) if argmax is None else argmax
+    target64 = target.astype(np.int64, copy=False)
+    if not native.KERNEL.ce_block(block, target64, 1.0 / temp, top, picked, arg, sums):
+        return None
+    return top, picked, np.log(sums)
+
+
+class _NumpyBlocks:
+    """The numpy path of ``ce_index_rows`` for one block: ``(top, x_true, lse)`` in float64,
+    the first argmax into ``argmax`` when given; buffers made at first use, then reused."""
+
+    def __init__(self, n_classes: int, rows: int, class_major: bool, argmax: bool) -> None:
+        self.shape = (n_classes, rows) if class_major else (rows, n_classes)
+        self.class_major, self.argmax = class_major, argmax
+        self.buf: F64 | None = None
+        self.first_max: FirstMax | None = None
+
+    def __call__(
+        self,
+        block: NDArray[Any],
+        true_x: NDArray[Any],
+        temp: float,
+        argmax: NDArray[np.int64] | None,
+    ) -> tuple[F64, F64, F64]:
+        if self.buf is None:
+            self.buf = np.empty(self.shape)
+            if self.argmax and self.class_major:
+                self.first_max = FirstMax(*self.shape)
+        axis = 0 if self.class_major else 1
+        top = block.max(axis=axis)
+        if argmax is not None:  # class-major: from the maximum; else numpy's own
+            if self.first_max is not None:
+                self.first_max(block, top, argmax)
+            else:
+                np.argmax(block, axis=1, out=argmax)
+        m = block.shape[axis ^ 1]
+        b = self.buf[:, :m] if self.class_major else self.buf[:m]
+        shift = exp_into(b, block, top, self.class_major, temp)  # b = exp((x − shift)/T)
+        top64 = top.astype(np.float64)
+        lse = log_sum_over_top(b.sum(axis=axis), top64, shift, temp)
+        return top64, true_x.astype(np.float64), lse
 
 
 def _smooth_rows(

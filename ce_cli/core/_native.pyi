@@ -1,0 +1,6 @@
+from typing import Any
+
+def ce_block(
+    x: Any, target: Any, inv_t: float, top: Any, picked: Any, argmax: Any, sums: Any
+) -> bool: ...
+def exp_nonpositive(d: float) -> float: ...
