@@ -5,6 +5,7 @@ kernel-level tests in test_losses.py and test_fused_kernels.py run with both ker
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -14,8 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ce_cli.core import losses, native
-from tests.conftest import run
+from ce_cli.core import calibration, losses, native
+from ce_cli.core.softmax_calibration import softmax_calibration_rows
+from tests.conftest import run, sample
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("CE_NATIVE") == "0", reason="CE_NATIVE=0 turns the compiled kernel off"
@@ -163,6 +165,91 @@ def test_outputs_must_be_writable(kernel: Any) -> None:
     top.setflags(write=False)
     with pytest.raises(ValueError, match="read-only"):
         kernel.ce_block(np.zeros((3, 4)), np.zeros(4, np.int64), 1.0, top, *_outputs(4)[1:])
+
+
+def _exp_moments(x: np.ndarray, y: np.ndarray, beta: float, k: int) -> list[np.ndarray]:
+    block = x.T  # (C, m), each class's values contiguous
+    c, m = block.shape
+    bufs = (np.empty((c, m)), np.empty((c, m)), np.empty((c, m)))
+    sums = (np.empty(m), np.empty(m), np.empty((3, 2 * m))[:, :m])
+    moments = np.empty((k, 2 * m))[:, :m] if k else None
+    calibration.exp_moments(block, block.max(axis=0), y, beta, bufs, sums, moments)
+    return [*bufs[:2], *sums] + ([] if moments is None else [moments])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [0, 2, 4])
+@pytest.mark.parametrize(("rows", "n_classes"), [(1, 1), (255, 3), (257, 100), (1000, 7)])
+def test_exp_moments_are_numpys(
+    kernel: Any, monkeypatch: pytest.MonkeyPatch, dtype: type, k: int, rows: int, n_classes: int
+) -> None:
+    rng = np.random.default_rng(rows + k)
+    x = np.asfortranarray(rng.normal(0, 3, (rows, n_classes)).astype(dtype))
+    y = rng.integers(0, n_classes, rows)
+    got = _exp_moments(x, y, 0.8, k)
+    monkeypatch.setattr(native, "KERNEL", None)
+    want = _exp_moments(x, y, 0.8, k)
+    np.testing.assert_array_equal(got[0], want[0])  # d = x − max, exact
+    np.testing.assert_array_equal(got[4][0], want[4][0])  # x_y
+    np.testing.assert_array_equal(got[4][2], want[4][2])  # d_y
+    for a, b in zip(got[1:], want[1:], strict=True):  # e, s, sumsq, (e_y), (moments)
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=0)
+
+
+def test_exp_moments_checks_its_arguments(kernel: Any) -> None:
+    x, y = np.zeros((3, 4)), np.zeros(4, np.int64)
+    head = [x, np.zeros(4), y, 1.0, np.zeros((3, 4)), np.zeros((3, 4))]
+    tail = [np.zeros(4), np.zeros(4), np.zeros((3, 4))]
+    with pytest.raises(ValueError, match="moments must have 2 or 4 rows"):
+        kernel.exp_moments(*head, *tail, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"e must be a float64 \(3, 4\) array, C-contiguous"):
+        kernel.exp_moments(*head[:5], np.zeros((3, 8))[:, :4], *tail, None)
+    with pytest.raises(ValueError, match="top must be a contiguous 8-byte array of 4 values"):
+        kernel.exp_moments(x, np.zeros(3), *head[2:], *tail, None)
+    with pytest.raises(ValueError, match=r"target\[2\] = 3 is not a class index below 3"):
+        kernel.exp_moments(*head[:2], np.array([0, 1, 3, 0]), *head[3:], *tail, None)
+
+
+@pytest.mark.parametrize("derivatives", [False, True])
+@pytest.mark.parametrize("temperature", [1.0, 1.7])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_calibration_rows_are_the_same_with_either_kernel(
+    kernel: Any, monkeypatch: pytest.MonkeyPatch, derivatives: bool, temperature: float, dtype: type
+) -> None:
+    rng = np.random.default_rng(11)
+    x = np.asfortranarray(rng.normal(0, 4, (3000, 12)).astype(dtype))
+    x[::7, 3] = x[::7].max(axis=1)  # tied maxima
+    y, w = rng.integers(0, 12, 3000), rng.uniform(0.5, 2, 3000)
+    kw = {"temperature": temperature, "derivatives": derivatives, "n_bins": 10}
+    got = softmax_calibration_rows(x, y, w, **kw)
+    monkeypatch.setattr(native, "KERNEL", None)
+    want = softmax_calibration_rows(x, y, w, **kw)
+    np.testing.assert_array_equal(got.correct, want.correct)
+    for name in ("confidence", "nll", "brier", "grad", "hess", "d3", "d4"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert (
+            (a is None) == (b is None) == (name in ("grad", "hess", "d3", "d4") and not derivatives)
+        )
+        if a is not None:  # κ3, κ4 cancel: their errors scale with the largest values
+            scale = float(np.abs(b).max())
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14 * scale, err_msg=name)
+    np.testing.assert_array_equal(got.classwise.count, want.classwise.count)
+    for name in ("weight", "conf_sum", "correct_sum"):
+        a, b = getattr(got.classwise, name), getattr(want.classwise, name)
+        np.testing.assert_allclose(a, b, rtol=1e-12, err_msg=name)
+
+
+def test_the_temperature_fit_is_the_same_with_either_kernel(
+    kernel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ("calibrate", sample("multiclass.csv"), "--fit-temperature", "--format", "json")
+    compiled = json.loads(run(*args).stdout)
+    monkeypatch.setattr(native, "KERNEL", None)
+    plain = json.loads(run(*args).stdout)
+    assert compiled["temperature"] == pytest.approx(plain["temperature"], rel=1e-12)
+    for key in ("ece", "mce", "classwise_ece", "brier", "nll", "accuracy"):
+        assert compiled[key] == pytest.approx(plain[key], rel=1e-12, abs=1e-15), key
+    assert compiled["temperature_fit"]["passes"] == plain["temperature_fit"]["passes"]
 
 
 def test_version_names_the_kernel_in_use() -> None:

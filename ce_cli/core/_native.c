@@ -223,6 +223,158 @@ done:
     return result;
 }
 
+/* --- exp_moments: the temperature fit's exponentials and moments of a block ---------------- */
+
+#define DEFINE_EXP_MOMENTS(NAME, T, K)                                                         \
+    CE_CLONES static void NAME(const T *x, Py_ssize_t ld, Py_ssize_t n_classes, Py_ssize_t m, \
+                               const double *top, const int64_t *target, double beta,         \
+                               double *d, double *e, double *s, double *sumsq, double *picked, \
+                               Py_ssize_t picked_ld, double *mom, Py_ssize_t mom_ld) {        \
+        double s_[GROUP_MAX], q_[GROUP_MAX], m1[GROUP_MAX], m2[GROUP_MAX], m3[GROUP_MAX],     \
+            m4[GROUP_MAX];                                                                     \
+        for (Py_ssize_t start = 0; start < m; start += GROUP_MAX) {                            \
+            const Py_ssize_t n = m - start < GROUP_MAX ? m - start : GROUP_MAX;                \
+            const double *tp = top + start;                                                    \
+            for (Py_ssize_t i = 0; i < n; i++)                                                 \
+                s_[i] = q_[i] = m1[i] = m2[i] = m3[i] = m4[i] = 0.0;                           \
+            for (Py_ssize_t c = 0; c < n_classes; c++) {                                       \
+                const T *row = x + c * ld + start;                                             \
+                double *dr = d + c * m + start, *er = e + c * m + start;                       \
+                PREFETCH_NEXT(row, n, GROUP_MAX, m - start, T);                                \
+                for (Py_ssize_t i = 0; i < n; i++) {                                           \
+                    const double dv = (double)row[i] - tp[i];                                  \
+                    const double ev = exp_nonpositive(dv * beta);                              \
+                    dr[i] = dv;                                                                \
+                    er[i] = ev;                                                                \
+                    s_[i] += ev;                                                               \
+                    q_[i] += ev * ev;                                                          \
+                    if (K >= 2) {                                                              \
+                        const double e1 = ev * dv, e2 = e1 * dv;                               \
+                        m1[i] += e1;                                                           \
+                        m2[i] += e2;                                                           \
+                        if (K == 4) {                                                          \
+                            const double e3 = e2 * dv;                                         \
+                            m3[i] += e3;                                                       \
+                            m4[i] += e3 * dv;                                                  \
+                        }                                                                      \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+            for (Py_ssize_t i = 0; i < n; i++) {                                               \
+                const Py_ssize_t j = target[start + i] * m + start + i;                        \
+                picked[start + i] = (double)x[target[start + i] * ld + start + i];             \
+                picked[picked_ld + start + i] = e[j];                                          \
+                picked[2 * picked_ld + start + i] = d[j];                                      \
+                s[start + i] = s_[i];                                                          \
+                sumsq[start + i] = q_[i];                                                      \
+                if (K >= 2) {                                                                  \
+                    mom[start + i] = m1[i] / s_[i];                                            \
+                    mom[mom_ld + start + i] = m2[i] / s_[i];                                   \
+                }                                                                              \
+                if (K == 4) {                                                                  \
+                    mom[2 * mom_ld + start + i] = m3[i] / s_[i];                               \
+                    mom[3 * mom_ld + start + i] = m4[i] / s_[i];                               \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+DEFINE_EXP_MOMENTS(exp_moments_f32_0, float, 0)
+DEFINE_EXP_MOMENTS(exp_moments_f32_2, float, 2)
+DEFINE_EXP_MOMENTS(exp_moments_f32_4, float, 4)
+DEFINE_EXP_MOMENTS(exp_moments_f64_0, double, 0)
+DEFINE_EXP_MOMENTS(exp_moments_f64_2, double, 2)
+DEFINE_EXP_MOMENTS(exp_moments_f64_4, double, 4)
+
+/* A float64 output of `rows` × `cols` whose rows are contiguous (any row stride): its row
+ * stride in elements, or −1 with an exception set and the view released. */
+static Py_ssize_t matrix_arg(PyObject *obj, Py_buffer *view, Py_ssize_t rows, Py_ssize_t cols,
+                             int c_contiguous, const char *name) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_STRIDES | PyBUF_FORMAT | PyBUF_WRITABLE) < 0)
+        return -1;
+    if (view->ndim != 2 || view->shape[0] != rows || view->shape[1] != cols ||
+        !is_format(view, "d", 8) || view->strides[1] != 8 || view->strides[0] < 0 ||
+        view->strides[0] % 8 != 0 || (c_contiguous && view->strides[0] != 8 * cols)) {
+        PyErr_Format(PyExc_ValueError, "%s must be a float64 (%zd, %zd) array%s", name, rows,
+                     cols, c_contiguous ? ", C-contiguous" : " with contiguous rows");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return view->strides[0] / 8;
+}
+
+static PyObject *exp_moments(PyObject *self, PyObject *args) {
+    PyObject *x_obj, *top_obj, *target_obj, *d_obj, *e_obj, *s_obj, *sumsq_obj, *picked_obj,
+        *mom_obj;
+    double beta;
+    if (!PyArg_ParseTuple(args, "OOOdOOOOOO:exp_moments", &x_obj, &top_obj, &target_obj, &beta,
+                          &d_obj, &e_obj, &s_obj, &sumsq_obj, &picked_obj, &mom_obj))
+        return NULL;
+    Py_buffer x, views[8];
+    int got = 0;
+    PyObject *result = NULL;
+    if (PyObject_GetBuffer(x_obj, &x, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return NULL;
+    const int f32 = is_format(&x, "f", 4);
+    if (x.ndim != 2 || !(f32 || is_format(&x, "d", 8)) || x.strides[1] != x.itemsize ||
+        x.strides[0] < 0 || x.strides[0] % x.itemsize != 0 || x.shape[0] < 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "x must be a float32 or float64 (C, m) block with contiguous rows");
+        goto done;
+    }
+    const Py_ssize_t n_classes = x.shape[0], m = x.shape[1], ld = x.strides[0] / x.itemsize;
+    Py_ssize_t k = 0, picked_ld, mom_ld = 0;
+    if (vector_arg(top_obj, &views[got], 0, "d", m, "top") < 0) goto done;
+    got++;
+    if (vector_arg(target_obj, &views[got], 0, "lq", m, "target") < 0) goto done;
+    got++;
+    if (matrix_arg(d_obj, &views[got], n_classes, m, 1, "d") < 0) goto done;
+    got++;
+    if (matrix_arg(e_obj, &views[got], n_classes, m, 1, "e") < 0) goto done;
+    got++;
+    if (vector_arg(s_obj, &views[got], 1, "d", m, "s") < 0) goto done;
+    got++;
+    if (vector_arg(sumsq_obj, &views[got], 1, "d", m, "sumsq") < 0) goto done;
+    got++;
+    if ((picked_ld = matrix_arg(picked_obj, &views[got], 3, m, 0, "picked")) < 0) goto done;
+    got++;
+    if (mom_obj != Py_None) {
+        Py_ssize_t rows = PyObject_Length(mom_obj);
+        if (rows != 2 && rows != 4) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "moments must have 2 or 4 rows, or be None");
+            goto done;
+        }
+        if ((mom_ld = matrix_arg(mom_obj, &views[got], rows, m, 0, "moments")) < 0) goto done;
+        got++;
+        k = rows;
+    }
+    const int64_t *target = (const int64_t *)views[1].buf;
+    for (Py_ssize_t i = 0; i < m; i++)
+        if (target[i] < 0 || target[i] >= n_classes) {
+            PyErr_Format(PyExc_ValueError, "target[%zd] = %lld is not a class index below %zd",
+                         i, (long long)target[i], n_classes);
+            goto done;
+        }
+    double *out[8];
+    for (int i = 0; i < got; i++) out[i] = (double *)views[i].buf;
+    double *mom = k ? out[7] : NULL;
+    Py_BEGIN_ALLOW_THREADS;
+#define CALL(F)                                                                                \
+    F(x.buf, ld, n_classes, m, out[0], target, beta, out[2], out[3], out[4], out[5], out[6],   \
+      picked_ld, mom, mom_ld)
+    if (f32)
+        k == 0 ? CALL(exp_moments_f32_0) : k == 2 ? CALL(exp_moments_f32_2) : CALL(exp_moments_f32_4);
+    else
+        k == 0 ? CALL(exp_moments_f64_0) : k == 2 ? CALL(exp_moments_f64_2) : CALL(exp_moments_f64_4);
+#undef CALL
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&views[i]);
+    PyBuffer_Release(&x);
+    return result;
+}
+
 static PyObject *exp_nonpositive_py(PyObject *self, PyObject *arg) {
     double d = PyFloat_AsDouble(arg);
     if (d == -1.0 && PyErr_Occurred()) return NULL;
@@ -232,6 +384,8 @@ static PyObject *exp_nonpositive_py(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"ce_block", ce_block, METH_VARARGS,
      "ce_block(x, target, inv_t, top, picked, argmax, sums) -> bool: see _native.c."},
+    {"exp_moments", exp_moments, METH_VARARGS,
+     "exp_moments(x, top, target, beta, d, e, s, sumsq, picked, moments) -> None: see _native.c."},
     {"exp_nonpositive", exp_nonpositive_py, METH_O,
      "exp(d) for d <= 0 as ce_block computes it (for tests)."},
     {NULL, NULL, 0, NULL},

@@ -3,4 +3,16 @@ from typing import Any
 def ce_block(
     x: Any, target: Any, inv_t: float, top: Any, picked: Any, argmax: Any, sums: Any
 ) -> bool: ...
+def exp_moments(
+    x: Any,
+    top: Any,
+    target: Any,
+    beta: float,
+    d: Any,
+    e: Any,
+    s: Any,
+    sumsq: Any,
+    picked: Any,
+    moments: Any,
+) -> None: ...
 def exp_nonpositive(d: float) -> float: ...

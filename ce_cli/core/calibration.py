@@ -67,6 +67,8 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ce_cli.core import native
+
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
 
@@ -884,6 +886,38 @@ def exp_below_max(block: NDArray[Any], top: NDArray[Any], d: F64, e: F64, beta: 
         np.exp(e, out=e)
 
 
+def exp_moments(
+    block: NDArray[Any],
+    top: NDArray[Any],
+    target: NDArray[np.intp],
+    beta: float,
+    bufs: tuple[F64, F64, F64],
+    sums: tuple[F64, F64, F64],
+    moments: F64 | None,
+) -> None:
+    """For a class-major block ``x`` (C, m) with its rows' maxima ``top`` and classes
+    ``target``: ``d = x − x_max`` and ``e = exp(β·d)`` (into ``bufs = (d, e, spare)``, each
+    (C, m) C-contiguous); ``sums = (s, sumsq, picked)``: ``s = Σ_c e``, ``sumsq = Σ_c e²`` and
+    ``picked`` (3, m) the true class's ``x_y``, ``e_y``, ``d_y``; and the raw moments
+    ``Σ_c e·d^k / s`` into ``moments`` (``softmax_moments``) when given. In one fused pass by
+    the compiled kernel when it takes the block (``native.takes``), else in numpy."""
+    d, e, spare = bufs
+    s, sumsq, picked = sums
+    kernel = native.KERNEL
+    if kernel is not None and native.takes(block):
+        target64 = target.astype(np.int64, copy=False)
+        top64 = top.astype(np.float64)
+        kernel.exp_moments(block, top64, target64, beta, d, e, s, sumsq, picked, moments)
+        return
+    exp_below_max(block, top, d, e, beta)
+    np.matmul(np.ones(d.shape[0]), e, out=s)
+    np.einsum("cn,cn->n", e, e, out=sumsq)
+    cols = np.arange(d.shape[1])
+    picked[0], picked[1], picked[2] = block[target, cols], e[target, cols], d[target, cols]
+    if moments is not None:
+        softmax_moments(e, d, s, spare, moments)
+
+
 def softmax_moments(e: F64, d: F64, s: F64, spare: F64, out: F64) -> None:
     """The raw moments ``m_k = Σ_c e_c·d_c^k / s`` (``k = 1 … K``, ``K = len(out)``: 2 or 4) of
     each column of a class-major block (``e``, ``d``: (C, m); ``s = Σ_c e``) into ``out``
@@ -939,18 +973,16 @@ def _softmax_nll_sums(
     n, n_classes = x.shape
     rows = max(1, min(n, max(64, _NLL_BLOCK_ELEMENTS // max(n_classes, 1))))
     bufs = [np.empty(n_classes * rows) for _ in range(3)]
-    cols, ones = np.arange(rows), np.ones(n_classes)
     moments = np.empty((4 if higher else 2, n))
-    d_y, s0 = np.empty(n), np.empty(n)
+    d_y, s0, sumsq, picked = np.empty(n), np.empty(n), np.empty(rows), np.empty((3, rows))
     for start in range(0, n, rows):
         sl = slice(start, min(start + rows, n))
         m = sl.stop - start
         d, e, spare = (b[: n_classes * m].reshape(n_classes, m) for b in bufs)
         block = x[sl].T
-        exp_below_max(block, block.max(axis=0), d, e, beta)
-        d_y[sl] = d[target[sl], cols[:m]]
-        np.matmul(ones, e, out=s0[sl])
-        softmax_moments(e, d, s0[sl], spare, moments[:, sl])
+        out = (s0[sl], sumsq[:m], picked[:, :m])
+        exp_moments(block, block.max(axis=0), target[sl], beta, (d, e, spare), out, moments[:, sl])
+        d_y[sl] = picked[2, :m]
     mean, *rest = cumulants(moments)
     terms = (np.log(s0) - beta * d_y, mean - d_y, *rest)
     sums = [_sum(t, w) for t in terms]

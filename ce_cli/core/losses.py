@@ -409,7 +409,8 @@ def ce_index_rows(
     if argmax_out is not None and argmax_out.shape != (n,):
         raise ValueError(f"argmax_out must have shape ({n},), got {argmax_out.shape}")
     class_major = n_classes <= CLASS_MAJOR_MAX_CLASSES or not x.flags.c_contiguous
-    compiled = class_major and _native_fits(x, argmax_out)
+    compiled = class_major and native.takes(x.T)
+    compiled = compiled and (argmax_out is None or argmax_out.flags.c_contiguous)
     blocks = _NumpyBlocks(n_classes, min(rows, n), class_major, argmax_out is not None)
     w_vec = np.ones(n_classes) if w is None else w
     loss = np.empty(n)
@@ -429,20 +430,6 @@ def ce_index_rows(
             _smooth_rows(out, linear, lse, top64, w_vec, temp, eps)
     denom = np.ones(n) if w is None else w[idx]
     return loss, denom
-
-
-def _native_fits(x: NDArray[Any], argmax_out: NDArray[np.int64] | None) -> bool:
-    """Whether ``native.KERNEL`` can take this input's class-major blocks: float32/64 with
-    each class's values contiguous, and a contiguous ``argmax_out``."""
-    size = x.itemsize
-    return (
-        native.KERNEL is not None
-        and x.dtype in (np.float32, np.float64)
-        and x.strides[0] == size
-        and x.strides[1] >= 0
-        and x.strides[1] % size == 0
-        and (argmax_out is None or argmax_out.flags.c_contiguous)
-    )
 
 
 def _native_block(

@@ -1,8 +1,9 @@
-"""ce's optional compiled kernel, ``_native`` (built from ``_native.c`` at install when a C
-compiler is there): the cross-entropy block pass behind ``losses.ce_index_rows``.
+"""ce's optional compiled kernels, ``_native`` (built from ``_native.c`` at install when a C
+compiler is there): the cross-entropy block pass behind ``losses.ce_index_rows``, and the
+exponentials and moments of the temperature fit (``calibration.exp_moments``).
 
 ``KERNEL`` is the module, or ``None`` when it was not built or ``CE_NATIVE=0`` turns it off;
-the numpy kernel then gives the same losses (within a few ulp), only slower. ``ce --version``
+the numpy kernels then give the same numbers (within a few ulp), only slower. ``ce --version``
 prints ``describe()``, so a user can see which one runs.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
+from typing import Any
 
 
 def _load() -> tuple[ModuleType | None, str]:
@@ -28,3 +30,17 @@ KERNEL, _DESCRIPTION = _load()
 def describe() -> str:
     """Which cross-entropy kernel runs, for ``ce --version``."""
     return _DESCRIPTION
+
+
+def takes(block: Any) -> bool:
+    """Whether the compiled kernels take this class-major block (C, m): float32 or float64,
+    each class's values contiguous (a column-major batch's rows, transposed)."""
+    size = block.itemsize
+    return (
+        KERNEL is not None
+        and block.ndim == 2
+        and block.dtype.char in "fd"
+        and block.strides[1] == size
+        and block.strides[0] >= 0
+        and block.strides[0] % size == 0
+    )

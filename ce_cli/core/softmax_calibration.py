@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ce_cli.core import losses
-from ce_cli.core.calibration import cumulants, exp_below_max, softmax_moments, uniform_edges
+from ce_cli.core import losses, native
+from ce_cli.core.calibration import cumulants, exp_moments, uniform_edges
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -138,6 +138,7 @@ class _Kernel:
         self.bufs = [np.empty(n_classes * rows) for _ in range(2)]  # e, d (and a spare)
         self.mask = np.zeros(n_classes * rows + 4, dtype=bool)  # + whole 4-byte words
         self.cols = np.arange(rows)
+        self.picked_rows = np.empty((3, rows))  # x_y, e_y, d_y of a block (derivatives)
         self.ones = np.ones(n_classes)
         # per row: maximum, Σe, 1/Σe, Σe², e_y, x_y; the shift s₀ (0 unless a block is shifted)
         self.top, self.s, self.inv, self.sumsq, self.e_y, self.x_y = np.empty((6, n))
@@ -161,22 +162,16 @@ class _Kernel:
         """One class-major block ``(C, m)`` of the logits, read in place; ``top``: its rows'
         maxima."""
         m = block.shape[1]
-        r = self.cols[:m]
         self.top[sl] = top
-        self.x_y[sl] = block[y, r]
         e, d = self._view(0, m), self._view(1, m)
         shifted = self._exp(block, top, e, d, y, sl)
-        s = np.matmul(self.ones, e, out=self.s[sl])
+        s = self.s[sl]
         np.divide(1.0, s, out=self.inv[sl])
-        np.einsum("cn,cn->n", e, e, out=self.sumsq[sl])
-        self.e_y[sl] = e[y, r]
-        if self.moments is not None:
-            softmax_moments(e, d, s, self._view(2, m), self.moments[:, sl])
         lim = np.log(s)
         lim += self.log_edge  # log(s/M) − margin: e > s/M needs d > lim
         if shifted:
             np.minimum(lim, 0.0, out=lim)
-            if self.moments is not None and self.t != 1.0:
+            if self.t != 1.0:
                 lim *= self.t  # d is unscaled: d/T > lim needs d > T·lim
             z = d
         else:  # x > T·lim: x is at least T·lim cast to its dtype, however that rounds
@@ -200,22 +195,33 @@ class _Kernel:
     def _exp(
         self, block: NDArray[Any], top: NDArray[Any], e: F64, d: F64, y: NDArray[np.intp], sl: slice
     ) -> bool:
-        """``e = exp((x − s₀)/T)`` (``losses.exp_into``); returns whether ``s₀`` is each row's
-        maximum, and then ``d = (x − x_max)/T`` is kept. With derivatives always, and then
-        ``d = x − x_max`` unscaled (exact for float32 input), ``e = exp(d·(1/T))`` (a product:
-        no division pass; as ``calibration._softmax_nll_sums``) and ``grad = −d_y``."""
-        if self.grad is not None:
+        """``e = exp((x − s₀)/T)``, the row sums ``s = Σ e`` and ``sumsq = Σ e²``, ``x_y`` and
+        ``e_y``; returns whether ``s₀`` is each row's maximum, and then ``d = x − x_max`` is kept
+        (unscaled; exact for float32 input). By ``calibration.exp_moments`` (shifted, one fused
+        pass when compiled; also the moments and ``grad = −d_y``) with derivatives or where the
+        compiled kernel takes the block, else by ``losses.exp_into``."""
+        m = block.shape[1]
+        if self.grad is not None or native.takes(block):
             self.shift[sl] = top
-            exp_below_max(block, top, d, e, 1.0 / self.t)
-            self.grad[sl] = -d[y, self.cols[: block.shape[1]]]
+            picked = self.picked_rows[:, :m]  # x_y, e_y, d_y
+            spare = d if self.moments is None else self._view(2, m)  # for the moments only
+            moments = None if self.moments is None else self.moments[:, sl]
+            sums = (self.s[sl], self.sumsq[sl], picked)
+            exp_moments(block, top, y, 1.0 / self.t, (d, e, spare), sums, moments)
+            self.x_y[sl], self.e_y[sl] = picked[0], picked[1]
+            if self.grad is not None:
+                np.negative(picked[2], out=self.grad[sl])
             return True
+        r = self.cols[:m]
+        self.x_y[sl] = block[y, r]
         shift = losses.exp_into(e, block, top, True, self.t)
+        np.matmul(self.ones, e, out=self.s[sl])
+        np.einsum("cn,cn->n", e, e, out=self.sumsq[sl])
+        self.e_y[sl] = e[y, r]
         if isinstance(shift, float):  # 0
             return False
         self.shift[sl] = top
         np.subtract(block, top, out=d, dtype=np.float64)  # as exp_into's shifted path
-        if self.t != 1.0:
-            d /= self.t
         return True
 
     def finish(self, y: NDArray[np.intp]) -> SoftmaxRows:
