@@ -196,6 +196,25 @@ def test_exp_moments_are_numpys(
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=0)
 
 
+def test_candidates_are_the_entries_near_the_first_edge_and_the_rest_is_summed(
+    kernel: Any,
+) -> None:
+    rng = np.random.default_rng(4)
+    e = np.exp(rng.normal(0, 2, (9, 700)) - 6)
+    e[rng.integers(0, 9, 700), np.arange(700)] = 1.0  # each row's maximum
+    s, w = e.sum(axis=0), rng.uniform(0.5, 2, 700)
+    mask = np.zeros(9 * 700 + 4, dtype=bool)
+    conf, weight = np.full(9, 0.5), np.full(9, 0.25)  # added to, not overwritten
+    kernel.candidates(e, s, 0.1, w / s, w, mask, conf, weight)
+    want = e >= np.minimum(s * 0.1, 1.0)
+    np.testing.assert_array_equal(mask[: e.size].reshape(e.shape), want)
+    assert want[e == 1.0].all()
+    np.testing.assert_allclose(conf, 0.5 + np.where(want, 0.0, e) @ (w / s), rtol=1e-14)
+    np.testing.assert_allclose(weight, 0.25 + (~want) @ w, rtol=1e-14)
+    with pytest.raises(ValueError, match="mask must be a bool array"):
+        kernel.candidates(e, s, 0.1, w / s, None, mask[:10], conf, None)
+
+
 def test_exp_moments_checks_its_arguments(kernel: Any) -> None:
     x, y = np.zeros((3, 4)), np.zeros(4, np.int64)
     head = [x, np.zeros(4), y, 1.0, np.zeros((3, 4)), np.zeros((3, 4))]
@@ -210,16 +229,22 @@ def test_exp_moments_checks_its_arguments(kernel: Any) -> None:
         kernel.exp_moments(*head[:2], np.array([0, 1, 3, 0]), *head[3:], *tail, None)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("derivatives", [False, True])
 @pytest.mark.parametrize("temperature", [1.0, 1.7])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_calibration_rows_are_the_same_with_either_kernel(
-    kernel: Any, monkeypatch: pytest.MonkeyPatch, derivatives: bool, temperature: float, dtype: type
+    kernel: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    derivatives: bool,
+    temperature: float,
+    dtype: type,
+    weighted: bool,
 ) -> None:
     rng = np.random.default_rng(11)
     x = np.asfortranarray(rng.normal(0, 4, (3000, 12)).astype(dtype))
     x[::7, 3] = x[::7].max(axis=1)  # tied maxima
-    y, w = rng.integers(0, 12, 3000), rng.uniform(0.5, 2, 3000)
+    y, w = rng.integers(0, 12, 3000), rng.uniform(0.5, 2, 3000) if weighted else None
     kw = {"temperature": temperature, "derivatives": derivatives, "n_bins": 10}
     got = softmax_calibration_rows(x, y, w, **kw)
     monkeypatch.setattr(native, "KERNEL", None)

@@ -375,6 +375,108 @@ done:
     return result;
 }
 
+/* --- candidates: the classwise bins' candidates of a block, and the rest of bin 0 ----------- */
+
+#define LANES 8
+
+/* Σ v in LANES partial sums (vectorised without reordering by the compiler), fixed order. */
+static inline double sum_lanes(const double *v, Py_ssize_t n) {
+    double acc[LANES] = {0}, total = 0.0;
+    Py_ssize_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int l = 0; l < LANES; l++) acc[l] += v[i + l];
+    for (; i < n; i++) acc[0] += v[i];
+    for (int l = 0; l < LANES; l++) total += acc[l];
+    return total;
+}
+
+/* mask[c·m + i] = e[c, i] ≥ min(s[i]·edge, 1): the entries whose q = e/s can reach the first
+ * bin edge (edge lies a little below it, so this is a superset; each row's maximum, e = 1, is
+ * in it). The others are added per class: rest_conf[c] += Σ e·winv, and rest_weight[c] += Σ w
+ * when w is given. */
+CE_CLONES static void candidates_block(const double *e, Py_ssize_t n_classes, Py_ssize_t m,
+                                       const double *s, double edge, const double *winv,
+                                       const double *w, unsigned char *mask, double *rest_conf,
+                                       double *rest_weight) {
+    double thr[GROUP_MAX], rest[GROUP_MAX];
+    for (Py_ssize_t start = 0; start < m; start += GROUP_MAX) {
+        const Py_ssize_t n = m - start < GROUP_MAX ? m - start : GROUP_MAX;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double t = s[start + i] * edge;
+            thr[i] = t < 1.0 ? t : 1.0;
+        }
+        const double *wv = winv + start;
+        for (Py_ssize_t c = 0; c < n_classes; c++) {
+            const double *er = e + c * m + start;
+            unsigned char *mr = mask + c * m + start;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const int in = er[i] >= thr[i];
+                mr[i] = (unsigned char)in;
+                rest[i] = in ? 0.0 : er[i] * wv[i];
+            }
+            rest_conf[c] += sum_lanes(rest, n);
+            if (w != NULL) {
+                for (Py_ssize_t i = 0; i < n; i++) rest[i] = mr[i] ? 0.0 : w[start + i];
+                rest_weight[c] += sum_lanes(rest, n);
+            }
+        }
+    }
+}
+
+static PyObject *candidates(PyObject *self, PyObject *args) {
+    PyObject *e_obj, *s_obj, *winv_obj, *w_obj, *mask_obj, *conf_obj, *weight_obj;
+    double edge;
+    if (!PyArg_ParseTuple(args, "OOdOOOOO:candidates", &e_obj, &s_obj, &edge, &winv_obj, &w_obj,
+                          &mask_obj, &conf_obj, &weight_obj))
+        return NULL;
+    Py_buffer e, views[6];
+    int got = 0;
+    PyObject *result = NULL;
+    if (PyObject_GetBuffer(e_obj, &e, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    if (e.ndim != 2 || !is_format(&e, "d", 8)) {
+        PyErr_SetString(PyExc_ValueError, "e must be a C-contiguous float64 (C, m) array");
+        goto done;
+    }
+    const Py_ssize_t n_classes = e.shape[0], m = e.shape[1];
+    const int weighted = w_obj != Py_None;
+    if (vector_arg(s_obj, &views[got], 0, "d", m, "s") < 0) goto done;
+    got++;
+    if (vector_arg(winv_obj, &views[got], 0, "d", m, "winv") < 0) goto done;
+    got++;
+    if (weighted) {
+        if (vector_arg(w_obj, &views[got], 0, "d", m, "w") < 0) goto done;
+        got++;
+    }
+    if (PyObject_GetBuffer(mask_obj, &views[got], PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE |
+                                                       PyBUF_FORMAT) < 0)
+        goto done;
+    got++;
+    if (views[got - 1].ndim != 1 || views[got - 1].shape[0] < n_classes * m ||
+        !is_format(&views[got - 1], "?B", 1)) {
+        PyErr_SetString(PyExc_ValueError, "mask must be a bool array of at least C·m values");
+        goto done;
+    }
+    unsigned char *mask = (unsigned char *)views[got - 1].buf;
+    if (vector_arg(conf_obj, &views[got], 1, "d", n_classes, "rest_conf") < 0) goto done;
+    got++;
+    double *conf = (double *)views[got - 1].buf, *weight = NULL;
+    if (weighted) {
+        if (vector_arg(weight_obj, &views[got], 1, "d", n_classes, "rest_weight") < 0) goto done;
+        got++;
+        weight = (double *)views[got - 1].buf;
+    }
+    const double *sv = (const double *)views[0].buf, *winv = (const double *)views[1].buf;
+    const double *w = weighted ? (const double *)views[2].buf : NULL;
+    Py_BEGIN_ALLOW_THREADS;
+    candidates_block((const double *)e.buf, n_classes, m, sv, edge, winv, w, mask, conf, weight);
+    Py_END_ALLOW_THREADS;
+    result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&views[i]);
+    PyBuffer_Release(&e);
+    return result;
+}
+
 static PyObject *exp_nonpositive_py(PyObject *self, PyObject *arg) {
     double d = PyFloat_AsDouble(arg);
     if (d == -1.0 && PyErr_Occurred()) return NULL;
@@ -386,6 +488,8 @@ static PyMethodDef methods[] = {
      "ce_block(x, target, inv_t, top, picked, argmax, sums) -> bool: see _native.c."},
     {"exp_moments", exp_moments, METH_VARARGS,
      "exp_moments(x, top, target, beta, d, e, s, sumsq, picked, moments) -> None: see _native.c."},
+    {"candidates", candidates, METH_VARARGS,
+     "candidates(e, s, edge, winv, w, mask, rest_conf, rest_weight) -> None: see _native.c."},
     {"exp_nonpositive", exp_nonpositive_py, METH_O,
      "exp(d) for d <= 0 as ce_block computes it (for tests)."},
     {NULL, NULL, 0, NULL},

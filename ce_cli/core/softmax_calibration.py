@@ -167,6 +167,27 @@ class _Kernel:
         shifted = self._exp(block, top, e, d, y, sl)
         s = self.s[sl]
         np.divide(1.0, s, out=self.inv[sl])
+        size = self.n_classes * m
+        if native.KERNEL is not None and native.takes(block):  # e came from exp_moments
+            self.picked.candidates(native.KERNEL, e, s, self.inv[sl], self.mask, sl)
+        else:
+            self._candidate_mask(block, top, d, s, shifted, m)
+        idx = _flat_nonzero(self.mask, size)
+        if m & (m - 1):
+            cls, row = np.divmod(idx, m)
+        else:  # m = 2^k
+            cls, row = idx >> (m.bit_length() - 1), idx & (m - 1)
+        is_top = block[cls, row] == top.take(row)  # every row has one: m of them mean no tie
+        if np.count_nonzero(is_top) != m:
+            pred = _first_argmax(is_top, cls, row, m, self.n_classes)
+            self.ties.append((sl, pred == y))
+        self.picked.add(e, s, self.inv[sl], idx, cls, row, sl)
+
+    def _candidate_mask(
+        self, block: NDArray[Any], top: NDArray[Any], d: F64, s: F64, shifted: bool, m: int
+    ) -> None:
+        """``mask``: the entries whose ``q`` can reach the first bin edge (a superset), by
+        comparing ``d`` (shifted) or the logits against a per-row limit."""
         lim = np.log(s)
         lim += self.log_edge  # log(s/M) − margin: e > s/M needs d > lim
         if shifted:
@@ -179,18 +200,7 @@ class _Kernel:
                 lim *= self.t
             lim = np.minimum(lim.astype(block.dtype), top)
             z = block
-        size = self.n_classes * m
-        np.greater_equal(z, lim, out=self.mask[:size].reshape(self.n_classes, m))
-        idx = _flat_nonzero(self.mask, size)
-        if m & (m - 1):
-            cls, row = np.divmod(idx, m)
-        else:  # m = 2^k
-            cls, row = idx >> (m.bit_length() - 1), idx & (m - 1)
-        is_top = block[cls, row] == top.take(row)  # every row has one: m of them mean no tie
-        if np.count_nonzero(is_top) != m:
-            pred = _first_argmax(is_top, cls, row, m, self.n_classes)
-            self.ties.append((sl, pred == y))
-        self.picked.add(e, s, self.inv[sl], idx, cls, row, sl)
+        np.greater_equal(z, lim, out=self.mask[: self.n_classes * m].reshape(self.n_classes, m))
 
     def _exp(
         self, block: NDArray[Any], top: NDArray[Any], e: F64, d: F64, y: NDArray[np.intp], sl: slice
@@ -343,6 +353,8 @@ class _Picked:
         self.rest_conf = np.zeros(n_classes)
         self.rest_weight = np.zeros(n_classes)
         self.ones: F64 | None = None  # weighted: ones of a block's shape, picked entries 0
+        self.edge = float(edges[1]) * float(np.exp(-LOG_MARGIN))  # compiled candidates' limit
+        self.rest_added = False  # by ``candidates``, for the block ``add`` gathers next
 
     def add(
         self,
@@ -355,17 +367,22 @@ class _Picked:
         sl: slice,
     ) -> None:
         """Gather the candidates ``idx = cls·m + row`` of the block ``e`` (C, m) with row sums
-        ``s`` (``inv = 1/s``): their ``q``; zero them; add the rest of bin 0."""
+        ``s`` (``inv = 1/s``): their ``q``; zero them; add the rest of bin 0 (unless
+        ``candidates`` has added it)."""
         flat = e.reshape(-1)
         values = flat.take(idx)
         values /= s.take(row)
-        flat.put(idx, 0.0)  # e is now the rest of bin 0
         self.cls.append(cls)
         self.values.append(values)
+        if self.w is not None:
+            self.row.append(row + sl.start)
+        if self.rest_added:
+            self.rest_added = False
+            return
+        flat.put(idx, 0.0)  # e is now the rest of bin 0
         if self.w is None:
             self.rest_conf += e @ inv
             return
-        self.row.append(row + sl.start)
         w = self.w[sl]
         self.rest_conf += e @ (w * inv)
         if self.ones is None or self.ones.size < e.size:
@@ -374,6 +391,17 @@ class _Picked:
         ones[idx] = 0.0
         self.rest_weight += ones.reshape(e.shape) @ w
         ones[idx] = 1.0
+
+    def candidates(
+        self, kernel: Any, e: F64, s: F64, inv: F64, mask: NDArray[np.bool_], sl: slice
+    ) -> None:
+        """The compiled mask of a block's candidates (``e ≥ s·edge``, ``edge`` a little below
+        the first bin edge: a superset) and, in the same pass, the rest of bin 0; ``add`` then
+        only gathers."""
+        w = None if self.w is None else np.ascontiguousarray(self.w[sl])
+        winv = inv if w is None else w * inv
+        kernel.candidates(e, s, self.edge, winv, w, mask, self.rest_conf, self.rest_weight)
+        self.rest_added = True
 
     def bin_into(self, true_q: F64, y: NDArray[np.intp]) -> ClassBinSums:
         """The bin sums of the gathered entries and of the true classes' ``q_y``: one look-up
