@@ -56,19 +56,22 @@ def _outputs(m: int) -> tuple[Any, ...]:
 
 
 def _block_values(x: np.ndarray, y: np.ndarray, inv_t: float, kernel: Any) -> tuple[Any, ...]:
-    block = x.T  # x is F-order (m, C): the class-major view the loss kernel hands over
+    block = x.T  # (C, m): class-major for an F-order x, row-major for a C-order one
     m = x.shape[0]
     out = _outputs(m)
     finite = kernel.ce_block(block, y.astype(np.int64), inv_t, *out)
     return (finite, *out)
 
 
+@pytest.mark.parametrize("order", ["F", "C"])  # class-major and row-major blocks
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_classes", [1, 2, 9, 100, 1000])
+@pytest.mark.parametrize("n_classes", [1, 2, 9, 16, 17, 100, 1000])
 @pytest.mark.parametrize("rows", [1, 255, 256, 257, 1500])
-def test_block_values_are_numpys(kernel: Any, dtype: type, n_classes: int, rows: int) -> None:
+def test_block_values_are_numpys(
+    kernel: Any, dtype: type, n_classes: int, rows: int, order: str
+) -> None:
     rng = np.random.default_rng(rows * n_classes)
-    x = np.asfortranarray(rng.normal(0, 4, (rows, n_classes)).astype(dtype))
+    x = np.asarray(rng.normal(0, 4, (rows, n_classes)).astype(dtype), order=order)
     x[::3, n_classes // 2] = x[::3].max(axis=1)  # ties: the first index wins
     y = rng.integers(0, n_classes, rows)
     inv_t = 1 / 1.3
@@ -134,7 +137,10 @@ def test_loss_kernel_uses_it_for_column_major_batches(
     assert calls == [400, 400, 200]
     losses.ce_index_rows(np.ascontiguousarray(x), np.zeros(1000, dtype=np.int64))
     losses.ce_index_rows(x.astype(np.float16), np.zeros(1000, dtype=np.int64))
-    assert calls == [400, 400, 200]  # C-order rows and float16 stay on numpy's path
+    assert calls == [400, 400, 200]  # C-order rows of ≤ 64 classes and float16: numpy's path
+    wide = np.ascontiguousarray(np.zeros((300, 65), dtype=np.float32))
+    losses.ce_index_rows(wide, np.zeros(300, dtype=np.int64), block_rows=100)
+    assert calls == [400, 400, 200, 100, 100, 100]  # row-major blocks of > 64 classes
 
 
 @pytest.mark.parametrize(
@@ -142,7 +148,7 @@ def test_loss_kernel_uses_it_for_column_major_batches(
     [
         ((np.zeros((3, 4), np.int32),), "float32 or float64"),
         ((np.zeros((3, 4, 1)),), "float32 or float64"),
-        ((np.zeros((4, 3)).T,), "contiguous rows"),
+        ((np.zeros((3, 4, 2))[:, :, 0],), "contiguous"),
         ((np.zeros((3, 4)), np.zeros(4, np.int32)), "target must be a contiguous 8-byte array"),
         ((np.zeros((3, 4)), np.array([0, 1, 2, 3])), "target\\[3\\] = 3 is not a class index"),
         ((np.zeros((3, 4)), np.array([0, -1, 0, 0])), "target\\[1\\] = -1"),

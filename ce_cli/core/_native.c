@@ -24,6 +24,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(__clang__)
@@ -138,6 +139,65 @@ static Py_ssize_t group_rows(Py_ssize_t n_classes, size_t itemsize) {
 DEFINE_CE_BLOCK(ce_block_f32, float)
 DEFINE_CE_BLOCK(ce_block_f64, double)
 
+/* The same values for a row-major block: row r's C values contiguous at x + r·ld (a C-ordered
+ * batch, as a fixed-size-list column gives), one row at a time, in chunks of ROW_CHUNK classes:
+ * position i of every chunk keeps its first maximum (the positions then give the least index
+ * among those equal to the row's maximum), and a chunk's exponentials go through a buffer into
+ * ROW_CHUNK partial sums, so that both passes vectorise. */
+#define ROW_CHUNK 64
+
+#define DEFINE_CE_ROWS(NAME, T)                                                                \
+    CE_CLONES static int NAME(const T *x, Py_ssize_t ld, Py_ssize_t n_classes, Py_ssize_t m,  \
+                              const int64_t *target, double inv_t, double *top,               \
+                              double *picked, int64_t *argmax, double *sums) {                \
+        int finite = 1;                                                                        \
+        T best[ROW_CHUNK];                                                                     \
+        int32_t at[ROW_CHUNK];                                                                 \
+        double acc[ROW_CHUNK], buf[ROW_CHUNK];                                                 \
+        for (Py_ssize_t r = 0; r < m; r++) {                                                   \
+            const T *row = x + r * ld;                                                         \
+            for (int i = 0; i < ROW_CHUNK; i++) {                                              \
+                best[i] = (T)-INFINITY;                                                        \
+                at[i] = (int32_t)n_classes;                                                    \
+                acc[i] = 0.0;                                                                  \
+            }                                                                                  \
+            for (Py_ssize_t c0 = 0; c0 < n_classes; c0 += ROW_CHUNK) {                         \
+                const Py_ssize_t n = n_classes - c0 < ROW_CHUNK ? n_classes - c0 : ROW_CHUNK;  \
+                for (Py_ssize_t i = 0; i < n; i++) {                                           \
+                    const T v = row[c0 + i];                                                   \
+                    const int above = v > best[i];                                             \
+                    best[i] = above ? v : best[i];                                             \
+                    at[i] = above ? (int32_t)(c0 + i) : at[i];                                 \
+                }                                                                              \
+            }                                                                                  \
+            T t = best[0];                                                                     \
+            int32_t a = at[0];                                                                 \
+            for (int i = 1; i < ROW_CHUNK; i++)                                                \
+                if (best[i] > t || (best[i] == t && at[i] < a)) {                              \
+                    t = best[i];                                                               \
+                    a = at[i];                                                                 \
+                }                                                                              \
+            const double t64 = (double)t;                                                      \
+            for (Py_ssize_t c0 = 0; c0 < n_classes; c0 += ROW_CHUNK) {                         \
+                const Py_ssize_t n = n_classes - c0 < ROW_CHUNK ? n_classes - c0 : ROW_CHUNK;  \
+                for (Py_ssize_t i = 0; i < n; i++)                                             \
+                    buf[i] = exp_nonpositive(((double)row[c0 + i] - t64) * inv_t);             \
+                for (Py_ssize_t i = 0; i < n; i++) acc[i] += buf[i];                           \
+            }                                                                                  \
+            double total = 0.0;                                                                \
+            for (int i = 0; i < ROW_CHUNK; i++) total += acc[i];                               \
+            top[r] = t64;                                                                      \
+            argmax[r] = a;                                                                     \
+            picked[r] = (double)row[target[r]];                                                \
+            sums[r] = total;                                                                   \
+            finite &= (total - total == 0.0);                                                  \
+        }                                                                                      \
+        return finite;                                                                         \
+    }
+
+DEFINE_CE_ROWS(ce_rows_f32, float)
+DEFINE_CE_ROWS(ce_rows_f64, double)
+
 /* --- argument checking: buffers from numpy arrays, shapes and types as documented above --- */
 
 static int is_format(const Py_buffer *view, const char *allowed, Py_ssize_t itemsize) {
@@ -168,15 +228,18 @@ static PyObject *ce_block(PyObject *self, PyObject *args) {
     Py_buffer x, target, top, picked, argmax, sums;
     if (PyObject_GetBuffer(x_obj, &x, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return NULL;
     const int f32 = is_format(&x, "f", 4);
-    if (x.ndim != 2 || !(f32 || is_format(&x, "d", 8)) || x.strides[1] != x.itemsize ||
-        x.strides[0] < 0 || x.strides[0] % x.itemsize != 0 || x.shape[0] < 1 ||
-        x.shape[0] > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError,
-                        "x must be a float32 or float64 (C, m) block with contiguous rows");
+    /* class-major: each class's m values contiguous; else row-major: each row's C values */
+    const int by_class = x.ndim == 2 && x.strides[1] == x.itemsize;
+    const Py_ssize_t stride = x.ndim == 2 ? x.strides[by_class ? 0 : 1] : -1;
+    if (x.ndim != 2 || !(f32 || is_format(&x, "d", 8)) ||
+        (!by_class && x.strides[0] != x.itemsize) || stride < 0 || stride % x.itemsize != 0 ||
+        x.shape[0] < 1 || x.shape[0] > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "x must be a float32 or float64 (C, m) block with "
+                                          "each class's or each row's values contiguous");
         PyBuffer_Release(&x);
         return NULL;
     }
-    const Py_ssize_t n_classes = x.shape[0], m = x.shape[1], ld = x.strides[0] / x.itemsize;
+    const Py_ssize_t n_classes = x.shape[0], m = x.shape[1], ld = stride / x.itemsize;
     Py_buffer *views[] = {&target, &top, &picked, &argmax, &sums};
     PyObject *objs[] = {target_obj, top_obj, picked_obj, argmax_obj, sums_obj};
     const char *names[] = {"target", "top", "picked", "argmax", "sums"};
@@ -193,6 +256,19 @@ static PyObject *ce_block(PyObject *self, PyObject *args) {
         if (bad >= 0) {
             PyErr_Format(PyExc_ValueError, "target[%zd] = %lld is not a class index below %zd",
                          bad, (long long)t[bad], n_classes);
+        } else if (!by_class) {
+            int finite;
+            Py_BEGIN_ALLOW_THREADS;
+            if (f32)
+                finite = ce_rows_f32((const float *)x.buf, ld, n_classes, m, t, inv_t,
+                                     (double *)top.buf, (double *)picked.buf,
+                                     (int64_t *)argmax.buf, (double *)sums.buf);
+            else
+                finite = ce_rows_f64((const double *)x.buf, ld, n_classes, m, t, inv_t,
+                                     (double *)top.buf, (double *)picked.buf,
+                                     (int64_t *)argmax.buf, (double *)sums.buf);
+            Py_END_ALLOW_THREADS;
+            result = PyBool_FromLong(finite);
         } else {
             const Py_ssize_t group = group_rows(n_classes, (size_t)x.itemsize);
             void *copy = PyMem_RawMalloc((size_t)(group * n_classes * x.itemsize));

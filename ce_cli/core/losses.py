@@ -389,11 +389,12 @@ def ce_index_rows(
 
     Works through cache-sized row blocks (``block_rows``, default about 2**20 / C rows), read
     in place (class-major for C <= 64 or input that is not C-contiguous), in float64. A
-    class-major float32/64 block whose rows are contiguous (a column-major batch, as ``ce
-    score`` reads them) goes to the compiled kernel when it is there (``native.KERNEL``: one
-    fused pass per group of rows); otherwise, or for a block with a non-finite logit, numpy
-    takes one pass for each row's maximum, one ``exp`` (converting float16/32 on the way) and
-    one sum — see ``exp_into`` for when the exponent is shifted. ``argmax_out`` (int64, shape
+    float32/64 block goes to the compiled kernel when it is there (``native.KERNEL``) and its
+    layout suits it: class-major with each class's values contiguous (a column-major batch, as
+    ``ce score`` reads them; one fused pass per group of rows), or row-major (one row at a
+    time). Otherwise, or for a block with a non-finite logit, numpy takes one pass for each
+    row's maximum, one ``exp`` (converting float16/32 on the way) and one sum — see
+    ``exp_into`` for when the exponent is shifted. ``argmax_out`` (int64, shape
     (n,)), when given, receives ``np.argmax(logits, axis=1)`` (ties: the first index; finite
     logits) from the maximum's pass.
     """
@@ -409,7 +410,7 @@ def ce_index_rows(
     if argmax_out is not None and argmax_out.shape != (n,):
         raise ValueError(f"argmax_out must have shape ({n},), got {argmax_out.shape}")
     class_major = n_classes <= CLASS_MAJOR_MAX_CLASSES or not x.flags.c_contiguous
-    compiled = class_major and native.takes(x.T)
+    compiled = native.takes(x.T, row_major=not class_major)
     compiled = compiled and (argmax_out is None or argmax_out.flags.c_contiguous)
     blocks = _NumpyBlocks(n_classes, min(rows, n), class_major, argmax_out is not None)
     w_vec = np.ones(n_classes) if w is None else w
@@ -419,7 +420,7 @@ def ce_index_rows(
         t, out = idx[start:stop], loss[start:stop]
         block = x[start:stop].T if class_major else x[start:stop]
         arg = None if argmax_out is None else argmax_out[start:stop]
-        stats = _native_block(block, t, temp, arg) if compiled else None
+        stats = _native_block(x[start:stop].T, t, temp, arg) if compiled else None
         # top64: each row's maximum; true_x: x_{n,y_n}; lse: log Σ exp((x − max)/T)
         top64, true_x, lse = stats or blocks(block, x[np.arange(start, stop), t], temp, arg)
         np.add(lse, (top64 - true_x) / temp, out=out)

@@ -32,15 +32,18 @@ def describe() -> str:
     return _DESCRIPTION
 
 
-def takes(block: Any) -> bool:
+def takes(block: Any, row_major: bool = False) -> bool:
     """Whether the compiled kernels take this class-major block (C, m): float32 or float64,
-    each class's values contiguous (a column-major batch's rows, transposed)."""
+    each class's values contiguous (a column-major batch's rows, transposed) — or, with
+    ``row_major`` (``ce_block`` only), each row's values contiguous (a C-ordered batch)."""
+    if KERNEL is None or block.ndim != 2 or block.dtype.char not in "fd":
+        return False
     size = block.itemsize
-    return (
-        KERNEL is not None
-        and block.ndim == 2
-        and block.dtype.char in "fd"
-        and block.strides[1] == size
-        and block.strides[0] >= 0
-        and block.strides[0] % size == 0
+    return _inner_contiguous(block.strides, size) or (
+        row_major and _inner_contiguous(block.strides[::-1], size)
     )
+
+
+def _inner_contiguous(strides: tuple[int, int], size: int) -> bool:
+    outer, inner = strides
+    return inner == size and outer >= 0 and outer % size == 0
