@@ -249,6 +249,12 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
+def kernel_in_use(ce: str) -> str:
+    """The "CE kernel: …" line of ``ce --version`` (compiled, or numpy and why)."""
+    out = run_once([ce, "--version"])[3]
+    return next((line for line in out.splitlines() if line.startswith("CE kernel")), out.strip())
+
+
 def load() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -394,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{when}; {machine()}; {args.pairs} pairs after one warm-up; ratio = A / B per pair")
     pyc = "as the environment has it" if args.no_bytecode else "cached"
     print(f".pyc {pyc}; start-up cases: each side the fastest of {STARTUP_REPEATS} runs a pair")
+    print(kernel_in_use(ce))
     print(table(results, args.markdown))
     for r in results:
         if r["agree"]:

@@ -1,8 +1,11 @@
-/* ce_cli.core._native: the cross-entropy kernel compiled, for class-major blocks.
+/* ce_cli.core._native: ce's compiled kernels, each the fused form of a numpy path that stays
+ * as the fallback (ce_cli/core/native.py loads this module; CE_NATIVE=0 turns it off; without
+ * a C compiler at install it is simply not built). Every call releases the GIL.
  *
- * One call takes a block x of shape (C, m) — C classes, m rows, each class's m values
- * contiguous (an F-order batch viewed transposed, as ce_index_rows holds it) — and, for every
- * row i, writes
+ * ce_block(x, target, inv_t, top, picked, argmax, sums) -> bool — the cross-entropy kernel
+ * behind losses.ce_index_rows. x is a block (C, m): C classes, m rows, with each class's m
+ * values contiguous (an F-order batch viewed transposed) or each row's C values contiguous (a
+ * C-order one). For every row i it writes
  *
  *     top[i]    = max_c x[c, i]                      (as float64)
  *     argmax[i] = the first c with x[c, i] = top[i]  (np.argmax's tie rule)
@@ -10,16 +13,20 @@
  *     sums[i]   = Σ_c exp((x[c, i] − top[i])·inv_t)  (in float64; 1 ≤ sums[i] ≤ C)
  *
  * in two passes over each cache-sized group of rows (maximum and first argmax on the input
- * type; then the float64 exponentials, summed in class order), with the GIL released. It
- * returns False when some row's sum is not finite (a NaN or ±inf logit): the caller then
- * computes that block the numpy way. ce_cli/core/native.py loads this module; CE_NATIVE=0 turns
- * it off; without a C compiler at install it is simply not built.
+ * type; then the float64 exponentials). It returns False when some row's sum is not finite (a
+ * NaN or ±inf logit): the caller then computes that block the numpy way.
  *
- * exp is written out (not libm's) so that the compiler vectorises the sum: Cody–Waite reduction
- * d = k·ln2 + r with |r| ≤ ln2/2, a degree-11 polynomial for e^r, and 2^k from the exponent
- * bits. Within 2 ulp of the correctly rounded value for
- * d in [−708, 0] (tests/test_native.py); 0 below −708, which is < 1e-307 of a row's
- * largest term.
+ * exp_moments(x, top, target, beta, d, e, s, sumsq, picked, moments) — the calibration
+ * kernel's and the temperature fit's: d = x − top and e = exp(β·d) (C, m), s = Σ_c e,
+ * sumsq = Σ_c e², picked = (x_y, e_y, d_y) and the raw moments Σ_c e·d^k / s, k = 1…K.
+ *
+ * candidates(e, s, edge, winv, w, mask, rest_conf, rest_weight) — the classwise bins' candidate
+ * entries of a block (e ≥ s·edge) and the per-class sums of the others.
+ *
+ * exp is written out (not libm's) so that the compiler vectorises the sums: Cody–Waite
+ * reduction d = k·ln2 + r with |r| ≤ ln2/2, a degree-11 polynomial for e^r, and 2^k from the
+ * exponent bits. Within 2 ulp of the correctly rounded value for d in [−708, 0]
+ * (tests/test_native.py); 0 below −708, which is < 1e-307 of a row's largest term.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
