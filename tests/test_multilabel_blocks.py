@@ -226,15 +226,15 @@ def test_a_row_sink_gets_the_terms_and_changes_no_number(tmp_path: Any) -> None:
 
 
 def test_multi_label_batches_are_counted_in_decoded_bytes(tmp_path: Any) -> None:
-    """K label columns count as the float64 (n, K) target: 1M × 100 multi-label reads 8192
-    rows a batch (no more bytes than 32768 rows of one label), single-label 32768."""
+    """K label columns count as the float64 (n, K) target: 1M × 100 multi-label reads 4096
+    rows a batch (half the bytes of 32768 rows of one label), single-label 32768."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ce_cli.io.dataset import Dataset, InputOptions
 
     path = multilabel_file(tmp_path, n=50)
-    assert Dataset(InputOptions(path=path), read_preds=True).batch_size == 8192
+    assert Dataset(InputOptions(path=path), read_preds=True).batch_size == 4096
     z = np.zeros(50, dtype=np.float32)
     single = {"label": np.zeros(50, dtype=np.int64)} | {f"logit_{j}": z for j in range(100)}
     pq.write_table(pa.table(single), str(tmp_path / "one.parquet"))

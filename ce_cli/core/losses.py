@@ -436,8 +436,8 @@ def ce_index_rows(
 def _native_block(
     block: NDArray[Any], target: NDArray[np.intp], temp: float, argmax: NDArray[np.int64] | None
 ) -> tuple[F64, F64, F64] | None:
-    """``(top, x_true, lse)`` of a class-major block from the compiled kernel, or ``None``
-    when a row holds a non-finite logit (the numpy path then handles the block)."""
+    """``(top, x_true, lse)`` of a block (C, m) from the compiled kernel, or ``None`` when a
+    row holds a non-finite logit (the numpy path then handles the block)."""
     assert native.KERNEL is not None
     m = block.shape[1]
     top, picked, sums = np.empty(m), np.empty(m), np.empty(m)
@@ -452,9 +452,9 @@ class _NumpyBlocks:
     """The numpy path of ``ce_index_rows`` for one block: ``(top, x_true, lse)`` in float64,
     the first argmax into ``argmax`` when given; buffers made at first use, then reused."""
 
-    def __init__(self, n_classes: int, rows: int, class_major: bool, argmax: bool) -> None:
+    def __init__(self, n_classes: int, rows: int, class_major: bool, with_argmax: bool) -> None:
         self.shape = (n_classes, rows) if class_major else (rows, n_classes)
-        self.class_major, self.argmax = class_major, argmax
+        self.class_major, self.with_argmax = class_major, with_argmax
         self.buf: F64 | None = None
         self.first_max: FirstMax | None = None
 
@@ -467,7 +467,7 @@ class _NumpyBlocks:
     ) -> tuple[F64, F64, F64]:
         if self.buf is None:
             self.buf = np.empty(self.shape)
-            if self.argmax and self.class_major:
+            if self.with_argmax and self.class_major:
                 self.first_max = FirstMax(*self.shape)
         axis = 0 if self.class_major else 1
         top = block.max(axis=axis)

@@ -164,12 +164,13 @@ class _Kernel:
         m = block.shape[1]
         self.top[sl] = top
         e, d = self._view(0, m), self._view(1, m)
-        shifted = self._exp(block, top, e, d, y, sl)
+        kernel = native.KERNEL if native.takes(block) else None
+        shifted = self._exp(block, top, e, d, y, sl, kernel is not None)
         s = self.s[sl]
         np.divide(1.0, s, out=self.inv[sl])
         size = self.n_classes * m
-        if native.KERNEL is not None and native.takes(block):  # e came from exp_moments
-            self.picked.candidates(native.KERNEL, e, s, self.inv[sl], self.mask, sl)
+        if kernel is not None:  # also the rest of bin 0, in the same pass
+            self.picked.candidates(kernel, e, s, self.inv[sl], self.mask, sl)
         else:
             self._candidate_mask(block, top, d, s, shifted, m)
         idx = _flat_nonzero(self.mask, size)
@@ -181,7 +182,7 @@ class _Kernel:
         if np.count_nonzero(is_top) != m:
             pred = _first_argmax(is_top, cls, row, m, self.n_classes)
             self.ties.append((sl, pred == y))
-        self.picked.add(e, s, self.inv[sl], idx, cls, row, sl)
+        self.picked.add(e, s, self.inv[sl], idx, cls, row, sl, rest=kernel is None)
 
     def _candidate_mask(
         self, block: NDArray[Any], top: NDArray[Any], d: F64, s: F64, shifted: bool, m: int
@@ -203,15 +204,22 @@ class _Kernel:
         np.greater_equal(z, lim, out=self.mask[: self.n_classes * m].reshape(self.n_classes, m))
 
     def _exp(
-        self, block: NDArray[Any], top: NDArray[Any], e: F64, d: F64, y: NDArray[np.intp], sl: slice
+        self,
+        block: NDArray[Any],
+        top: NDArray[Any],
+        e: F64,
+        d: F64,
+        y: NDArray[np.intp],
+        sl: slice,
+        compiled: bool,
     ) -> bool:
         """``e = exp((x − s₀)/T)``, the row sums ``s = Σ e`` and ``sumsq = Σ e²``, ``x_y`` and
         ``e_y``; returns whether ``s₀`` is each row's maximum, and then ``d = x − x_max`` is kept
         (unscaled; exact for float32 input). By ``calibration.exp_moments`` (shifted, one fused
-        pass when compiled; also the moments and ``grad = −d_y``) with derivatives or where the
-        compiled kernel takes the block, else by ``losses.exp_into``."""
+        pass when ``compiled``; also the moments and ``grad = −d_y``) with derivatives or where
+        the compiled kernel takes the block, else by ``losses.exp_into``."""
         m = block.shape[1]
-        if self.grad is not None or native.takes(block):
+        if self.grad is not None or compiled:
             self.shift[sl] = top
             picked = self.picked_rows[:, :m]  # x_y, e_y, d_y
             spare = d if self.moments is None else self._view(2, m)  # for the moments only
@@ -354,7 +362,6 @@ class _Picked:
         self.rest_weight = np.zeros(n_classes)
         self.ones: F64 | None = None  # weighted: ones of a block's shape, picked entries 0
         self.edge = float(edges[1]) * float(np.exp(-LOG_MARGIN))  # compiled candidates' limit
-        self.rest_added = False  # by ``candidates``, for the block ``add`` gathers next
 
     def add(
         self,
@@ -365,10 +372,11 @@ class _Picked:
         cls: NDArray[np.intp],
         row: NDArray[np.intp],
         sl: slice,
+        rest: bool = True,
     ) -> None:
         """Gather the candidates ``idx = cls·m + row`` of the block ``e`` (C, m) with row sums
-        ``s`` (``inv = 1/s``): their ``q``; zero them; add the rest of bin 0 (unless
-        ``candidates`` has added it)."""
+        ``s`` (``inv = 1/s``): their ``q``; with ``rest`` (unless ``candidates`` did), zero
+        them and add the rest of bin 0."""
         flat = e.reshape(-1)
         values = flat.take(idx)
         values /= s.take(row)
@@ -376,8 +384,7 @@ class _Picked:
         self.values.append(values)
         if self.w is not None:
             self.row.append(row + sl.start)
-        if self.rest_added:
-            self.rest_added = False
+        if not rest:
             return
         flat.put(idx, 0.0)  # e is now the rest of bin 0
         if self.w is None:
@@ -396,12 +403,11 @@ class _Picked:
         self, kernel: Any, e: F64, s: F64, inv: F64, mask: NDArray[np.bool_], sl: slice
     ) -> None:
         """The compiled mask of a block's candidates (``e ≥ s·edge``, ``edge`` a little below
-        the first bin edge: a superset) and, in the same pass, the rest of bin 0; ``add`` then
-        only gathers."""
+        the first bin edge: a superset) and, in the same pass, the rest of bin 0; ``add``
+        (``rest=False``) then only gathers."""
         w = None if self.w is None else np.ascontiguousarray(self.w[sl])
         winv = inv if w is None else w * inv
         kernel.candidates(e, s, self.edge, winv, w, mask, self.rest_conf, self.rest_weight)
-        self.rest_added = True
 
     def bin_into(self, true_q: F64, y: NDArray[np.intp]) -> ClassBinSums:
         """The bin sums of the gathered entries and of the true classes' ``q_y``: one look-up

@@ -86,9 +86,12 @@ def check_predictions(
 ) -> None:
     """Every value finite and, for probabilities, in [0, 1]; else a CEError naming the column
     and the first bad row (``rows``: the 0-based input rows of ``preds``; messages count from
-    1, header excluded)."""
-    bad = ~np.isfinite(preds)
-    if bad.any():
+    1, header excluded). All finite is seen from one sum (a NaN or ±inf makes it NaN or ±inf;
+    so may an overflow, which then only costs the full check)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        all_finite = bool(np.isfinite(preds.sum())) if preds.dtype.kind == "f" else False
+    bad = None if all_finite else ~np.isfinite(preds)
+    if bad is not None and bad.any():
         r, c = (int(i) for i in np.argwhere(bad)[0])
         raise CEError(
             f"{file}: column {columns[c] if c < len(columns) else c} has NaN or infinite "
