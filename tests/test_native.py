@@ -177,10 +177,10 @@ def _exp_moments(x: np.ndarray, y: np.ndarray, beta: float, k: int) -> list[np.n
     block = x.T  # (C, m), each class's values contiguous
     c, m = block.shape
     bufs = (np.empty((c, m)), np.empty((c, m)), np.empty((c, m)))
-    sums = (np.empty(m), np.empty(m), np.empty((3, 2 * m))[:, :m])
+    sums = (np.empty(m), np.empty(m), np.empty((3, 2 * m))[:, :m], np.empty(m), np.empty(m, int))
     moments = np.empty((k, 2 * m))[:, :m] if k else None
-    calibration.exp_moments(block, block.max(axis=0), y, beta, bufs, sums, moments)
-    return [*bufs[:2], *sums] + ([] if moments is None else [moments])
+    calibration.exp_moments(block, y, beta, bufs, sums, moments)
+    return [bufs[1], *sums] + ([] if moments is None else [moments])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -192,14 +192,18 @@ def test_exp_moments_are_numpys(
     rng = np.random.default_rng(rows + k)
     x = np.asfortranarray(rng.normal(0, 3, (rows, n_classes)).astype(dtype))
     y = rng.integers(0, n_classes, rows)
+    x[::5, n_classes // 2] = x[::5].max(axis=1)  # ties: the first index wins
     got = _exp_moments(x, y, 0.8, k)
     monkeypatch.setattr(native, "KERNEL", None)
     want = _exp_moments(x, y, 0.8, k)
-    np.testing.assert_array_equal(got[0], want[0])  # d = x − max, exact
-    np.testing.assert_array_equal(got[4][0], want[4][0])  # x_y
-    np.testing.assert_array_equal(got[4][2], want[4][2])  # d_y
-    for a, b in zip(got[1:], want[1:], strict=True):  # e, s, sumsq, (e_y), (moments)
+    np.testing.assert_array_equal(got[3][0], want[3][0])  # x_y
+    np.testing.assert_array_equal(got[3][2], want[3][2])  # d_y = x_y − max, exact
+    np.testing.assert_array_equal(got[4], want[4])  # each row's maximum
+    np.testing.assert_array_equal(got[5], np.argmax(x, axis=1))  # and its first argmax
+    np.testing.assert_array_equal(want[5], np.argmax(x, axis=1))
+    for a, b in zip(got[:3] + got[6:], want[:3] + want[6:], strict=True):  # e, s, sumsq, moments
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(got[3][1], want[3][1], rtol=1e-13)  # e_y
 
 
 def test_candidates_are_the_entries_near_the_first_edge_and_the_rest_is_summed(
@@ -223,16 +227,16 @@ def test_candidates_are_the_entries_near_the_first_edge_and_the_rest_is_summed(
 
 def test_exp_moments_checks_its_arguments(kernel: Any) -> None:
     x, y = np.zeros((3, 4)), np.zeros(4, np.int64)
-    head = [x, np.zeros(4), y, 1.0, np.zeros((3, 4)), np.zeros((3, 4))]
-    tail = [np.zeros(4), np.zeros(4), np.zeros((3, 4))]
+    e, rows = np.zeros((3, 4)), [np.zeros(4), np.zeros(4), np.zeros((3, 4))]
+    tail = [np.zeros(4), np.zeros(4, np.int64)]  # top, argmax
     with pytest.raises(ValueError, match="moments must have 2 or 4 rows"):
-        kernel.exp_moments(*head, *tail, np.zeros((3, 4)))
+        kernel.exp_moments(x, y, 1.0, e, *rows, *tail, np.zeros((3, 4)))
     with pytest.raises(ValueError, match=r"e must be a float64 \(3, 4\) array, C-contiguous"):
-        kernel.exp_moments(*head[:5], np.zeros((3, 8))[:, :4], *tail, None)
-    with pytest.raises(ValueError, match="top must be a contiguous 8-byte array of 4 values"):
-        kernel.exp_moments(x, np.zeros(3), *head[2:], *tail, None)
+        kernel.exp_moments(x, y, 1.0, np.zeros((3, 8))[:, :4], *rows, *tail, None)
+    with pytest.raises(ValueError, match="argmax must be a contiguous 8-byte array of 4 values"):
+        kernel.exp_moments(x, y, 1.0, e, *rows, np.zeros(4), np.zeros(3, np.int64), None)
     with pytest.raises(ValueError, match=r"target\[2\] = 3 is not a class index below 3"):
-        kernel.exp_moments(*head[:2], np.array([0, 1, 3, 0]), *head[3:], *tail, None)
+        kernel.exp_moments(x, np.array([0, 1, 3, 0]), 1.0, e, *rows, *tail, None)
 
 
 @pytest.mark.parametrize("weighted", [False, True])

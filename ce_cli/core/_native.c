@@ -16,9 +16,10 @@
  * type; then the float64 exponentials). It returns False when some row's sum is not finite (a
  * NaN or ±inf logit): the caller then computes that block the numpy way.
  *
- * exp_moments(x, top, target, beta, d, e, s, sumsq, picked, moments) — the calibration
- * kernel's and the temperature fit's: d = x − top and e = exp(β·d) (C, m), s = Σ_c e,
- * sumsq = Σ_c e², picked = (x_y, e_y, d_y) and the raw moments Σ_c e·d^k / s, k = 1…K.
+ * exp_moments(x, target, beta, e, s, sumsq, picked, top, argmax, moments) — the calibration
+ * kernel's and the temperature fit's, for a class-major block: each row's maximum and first
+ * argmax, e = exp(β·d) (C, m) with d = x − top, s = Σ_c e, sumsq = Σ_c e², picked = (x_y, e_y,
+ * d_y) and the raw moments Σ_c e·d^k / s, k = 1…K (K = 0, 2 or 4 rows of `moments`).
  *
  * candidates(e, s, edge, winv, w, mask, rest_conf, rest_weight) — the classwise bins' candidate
  * entries of a block (e ≥ s·edge) and the per-class sums of the others.
@@ -99,7 +100,32 @@ static Py_ssize_t group_rows(Py_ssize_t n_classes, size_t itemsize) {
 #define PREFETCH_NEXT(row, n, group, left, T)
 #endif
 
-#define DEFINE_CE_BLOCK(NAME, T)                                                               \
+/* A group's pass 1: each row's maximum t[i] and first argmax a[i] on the input type, the
+ * group's values copied class by class into `copy` (C × group) on the way. */
+#define DEFINE_GROUP_MAX(NAME, T)                                                              \
+    static inline void NAME(const T *x0, Py_ssize_t ld, Py_ssize_t n_classes, Py_ssize_t n,   \
+                            Py_ssize_t group, Py_ssize_t left, T *copy, T *t, int32_t *a) {   \
+        for (Py_ssize_t i = 0; i < n; i++) {                                                   \
+            t[i] = copy[i] = x0[i];                                                            \
+            a[i] = 0;                                                                          \
+        }                                                                                      \
+        for (Py_ssize_t c = 1; c < n_classes; c++) {                                           \
+            const T *row = x0 + c * ld;                                                        \
+            T *dst = copy + c * group;                                                         \
+            PREFETCH_NEXT(row, n, group, left, T);                                             \
+            for (Py_ssize_t i = 0; i < n; i++) {                                               \
+                const T v = dst[i] = row[i];                                                   \
+                const int above = v > t[i];                                                    \
+                t[i] = above ? v : t[i];                                                       \
+                a[i] = above ? (int32_t)c : a[i];                                              \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+DEFINE_GROUP_MAX(group_max_f32, float)
+DEFINE_GROUP_MAX(group_max_f64, double)
+
+#define DEFINE_CE_BLOCK(NAME, T, GROUP_MAX_OF)                                                 \
     CE_CLONES static int NAME(const T *x, Py_ssize_t ld, Py_ssize_t n_classes, Py_ssize_t m,  \
                               const int64_t *target, double inv_t, double *top,               \
                               double *picked, int64_t *argmax, double *sums, T *copy,         \
@@ -110,23 +136,8 @@ static Py_ssize_t group_rows(Py_ssize_t n_classes, size_t itemsize) {
         int finite = 1;                                                                        \
         for (Py_ssize_t start = 0; start < m; start += group) {                                \
             const Py_ssize_t n = m - start < group ? m - start : group;                        \
-            const T *x0 = x + start;                                                           \
-            for (Py_ssize_t i = 0; i < n; i++) {                                               \
-                t[i] = copy[i] = x0[i];                                                        \
-                a[i] = 0;                                                                      \
-                s[i] = 0.0;                                                                    \
-            }                                                                                  \
-            for (Py_ssize_t c = 1; c < n_classes; c++) {                                       \
-                const T *row = x0 + c * ld;                                                    \
-                T *dst = copy + c * group;                                                     \
-                PREFETCH_NEXT(row, n, group, m - start, T);                                    \
-                for (Py_ssize_t i = 0; i < n; i++) {                                           \
-                    const T v = dst[i] = row[i];                                               \
-                    const int above = v > t[i];                                                \
-                    t[i] = above ? v : t[i];                                                   \
-                    a[i] = above ? (int32_t)c : a[i];                                          \
-                }                                                                              \
-            }                                                                                  \
+            GROUP_MAX_OF(x + start, ld, n_classes, n, group, m - start, copy, t, a);           \
+            for (Py_ssize_t i = 0; i < n; i++) s[i] = 0.0;                                     \
             for (Py_ssize_t c = 0; c < n_classes; c++) {                                       \
                 const T *row = copy + c * group;                                               \
                 for (Py_ssize_t i = 0; i < n; i++)                                             \
@@ -135,7 +146,7 @@ static Py_ssize_t group_rows(Py_ssize_t n_classes, size_t itemsize) {
             for (Py_ssize_t i = 0; i < n; i++) {                                               \
                 top[start + i] = (double)t[i];                                                 \
                 argmax[start + i] = a[i];                                                      \
-                picked[start + i] = (double)x0[target[start + i] * ld + i];                    \
+                picked[start + i] = (double)copy[target[start + i] * group + i];               \
                 sums[start + i] = s[i];                                                        \
                 finite &= (s[i] - s[i] == 0.0);                                                \
             }                                                                                  \
@@ -143,8 +154,8 @@ static Py_ssize_t group_rows(Py_ssize_t n_classes, size_t itemsize) {
         return finite;                                                                         \
     }
 
-DEFINE_CE_BLOCK(ce_block_f32, float)
-DEFINE_CE_BLOCK(ce_block_f64, double)
+DEFINE_CE_BLOCK(ce_block_f32, float, group_max_f32)
+DEFINE_CE_BLOCK(ce_block_f64, double, group_max_f64)
 
 /* The same values for a row-major block: row r's C values contiguous at x + r·ld (a C-ordered
  * batch, as a fixed-size-list column gives), one row at a time, in chunks of ROW_CHUNK classes:
@@ -308,26 +319,27 @@ done:
 
 /* --- exp_moments: the temperature fit's exponentials and moments of a block ---------------- */
 
-#define DEFINE_EXP_MOMENTS(NAME, T, K)                                                         \
+#define DEFINE_EXP_MOMENTS(NAME, T, K, GROUP_MAX_OF)                                           \
     CE_CLONES static void NAME(const T *x, Py_ssize_t ld, Py_ssize_t n_classes, Py_ssize_t m, \
-                               const double *top, const int64_t *target, double beta,         \
-                               double *d, double *e, double *s, double *sumsq, double *picked, \
-                               Py_ssize_t picked_ld, double *mom, Py_ssize_t mom_ld) {        \
+                               const int64_t *target, double beta, double *e, double *s,      \
+                               double *sumsq, double *picked, Py_ssize_t picked_ld,           \
+                               double *top, int64_t *argmax, double *mom, Py_ssize_t mom_ld,  \
+                               T *copy, Py_ssize_t group) {                                   \
+        T t[GROUP_MAX];                                                                        \
+        int32_t a[GROUP_MAX];                                                                  \
         double s_[GROUP_MAX], q_[GROUP_MAX], m1[GROUP_MAX], m2[GROUP_MAX], m3[GROUP_MAX],     \
             m4[GROUP_MAX];                                                                     \
-        for (Py_ssize_t start = 0; start < m; start += GROUP_MAX) {                            \
-            const Py_ssize_t n = m - start < GROUP_MAX ? m - start : GROUP_MAX;                \
-            const double *tp = top + start;                                                    \
+        for (Py_ssize_t start = 0; start < m; start += group) {                                \
+            const Py_ssize_t n = m - start < group ? m - start : group;                        \
+            GROUP_MAX_OF(x + start, ld, n_classes, n, group, m - start, copy, t, a);           \
             for (Py_ssize_t i = 0; i < n; i++)                                                 \
                 s_[i] = q_[i] = m1[i] = m2[i] = m3[i] = m4[i] = 0.0;                           \
             for (Py_ssize_t c = 0; c < n_classes; c++) {                                       \
-                const T *row = x + c * ld + start;                                             \
-                double *dr = d + c * m + start, *er = e + c * m + start;                       \
-                PREFETCH_NEXT(row, n, GROUP_MAX, m - start, T);                                \
+                const T *row = copy + c * group;                                               \
+                double *er = e + c * m + start;                                                \
                 for (Py_ssize_t i = 0; i < n; i++) {                                           \
-                    const double dv = (double)row[i] - tp[i];                                  \
+                    const double dv = (double)row[i] - (double)t[i];                           \
                     const double ev = exp_nonpositive(dv * beta);                              \
-                    dr[i] = dv;                                                                \
                     er[i] = ev;                                                                \
                     s_[i] += ev;                                                               \
                     q_[i] += ev * ev;                                                          \
@@ -344,10 +356,13 @@ done:
                 }                                                                              \
             }                                                                                  \
             for (Py_ssize_t i = 0; i < n; i++) {                                               \
-                const Py_ssize_t j = target[start + i] * m + start + i;                        \
-                picked[start + i] = (double)x[target[start + i] * ld + start + i];             \
-                picked[picked_ld + start + i] = e[j];                                          \
-                picked[2 * picked_ld + start + i] = d[j];                                      \
+                const int64_t y = target[start + i];                                           \
+                const double x_y = (double)copy[y * group + i];                                \
+                picked[start + i] = x_y;                                                       \
+                picked[picked_ld + start + i] = e[y * m + start + i];                          \
+                picked[2 * picked_ld + start + i] = x_y - (double)t[i];                        \
+                top[start + i] = (double)t[i];                                                 \
+                argmax[start + i] = a[i];                                                      \
                 s[start + i] = s_[i];                                                          \
                 sumsq[start + i] = q_[i];                                                      \
                 if (K >= 2) {                                                                  \
@@ -362,12 +377,12 @@ done:
         }                                                                                      \
     }
 
-DEFINE_EXP_MOMENTS(exp_moments_f32_0, float, 0)
-DEFINE_EXP_MOMENTS(exp_moments_f32_2, float, 2)
-DEFINE_EXP_MOMENTS(exp_moments_f32_4, float, 4)
-DEFINE_EXP_MOMENTS(exp_moments_f64_0, double, 0)
-DEFINE_EXP_MOMENTS(exp_moments_f64_2, double, 2)
-DEFINE_EXP_MOMENTS(exp_moments_f64_4, double, 4)
+DEFINE_EXP_MOMENTS(exp_moments_f32_0, float, 0, group_max_f32)
+DEFINE_EXP_MOMENTS(exp_moments_f32_2, float, 2, group_max_f32)
+DEFINE_EXP_MOMENTS(exp_moments_f32_4, float, 4, group_max_f32)
+DEFINE_EXP_MOMENTS(exp_moments_f64_0, double, 0, group_max_f64)
+DEFINE_EXP_MOMENTS(exp_moments_f64_2, double, 2, group_max_f64)
+DEFINE_EXP_MOMENTS(exp_moments_f64_4, double, 4, group_max_f64)
 
 /* A float64 output of `rows` × `cols` whose rows are contiguous (any row stride): its row
  * stride in elements, or −1 with an exception set and the view released. */
@@ -387,30 +402,28 @@ static Py_ssize_t matrix_arg(PyObject *obj, Py_buffer *view, Py_ssize_t rows, Py
 }
 
 static PyObject *exp_moments(PyObject *self, PyObject *args) {
-    PyObject *x_obj, *top_obj, *target_obj, *d_obj, *e_obj, *s_obj, *sumsq_obj, *picked_obj,
+    PyObject *x_obj, *target_obj, *e_obj, *s_obj, *sumsq_obj, *picked_obj, *top_obj, *argmax_obj,
         *mom_obj;
     double beta;
-    if (!PyArg_ParseTuple(args, "OOOdOOOOOO:exp_moments", &x_obj, &top_obj, &target_obj, &beta,
-                          &d_obj, &e_obj, &s_obj, &sumsq_obj, &picked_obj, &mom_obj))
+    if (!PyArg_ParseTuple(args, "OOdOOOOOOO:exp_moments", &x_obj, &target_obj, &beta, &e_obj,
+                          &s_obj, &sumsq_obj, &picked_obj, &top_obj, &argmax_obj, &mom_obj))
         return NULL;
     Py_buffer x, views[8];
     int got = 0;
     PyObject *result = NULL;
+    void *copy = NULL;
     if (PyObject_GetBuffer(x_obj, &x, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return NULL;
     const int f32 = is_format(&x, "f", 4);
     if (x.ndim != 2 || !(f32 || is_format(&x, "d", 8)) || x.strides[1] != x.itemsize ||
-        x.strides[0] < 0 || x.strides[0] % x.itemsize != 0 || x.shape[0] < 1) {
+        x.strides[0] < 0 || x.strides[0] % x.itemsize != 0 || x.shape[0] < 1 ||
+        x.shape[0] > INT32_MAX) {
         PyErr_SetString(PyExc_ValueError,
                         "x must be a float32 or float64 (C, m) block with contiguous rows");
         goto done;
     }
     const Py_ssize_t n_classes = x.shape[0], m = x.shape[1], ld = x.strides[0] / x.itemsize;
     Py_ssize_t k = 0, picked_ld, mom_ld = 0;
-    if (vector_arg(top_obj, &views[got], 0, "d", m, "top") < 0) goto done;
-    got++;
     if (vector_arg(target_obj, &views[got], 0, "lq", m, "target") < 0) goto done;
-    got++;
-    if (matrix_arg(d_obj, &views[got], n_classes, m, 1, "d") < 0) goto done;
     got++;
     if (matrix_arg(e_obj, &views[got], n_classes, m, 1, "e") < 0) goto done;
     got++;
@@ -419,6 +432,10 @@ static PyObject *exp_moments(PyObject *self, PyObject *args) {
     if (vector_arg(sumsq_obj, &views[got], 1, "d", m, "sumsq") < 0) goto done;
     got++;
     if ((picked_ld = matrix_arg(picked_obj, &views[got], 3, m, 0, "picked")) < 0) goto done;
+    got++;
+    if (vector_arg(top_obj, &views[got], 1, "d", m, "top") < 0) goto done;
+    got++;
+    if (vector_arg(argmax_obj, &views[got], 1, "lq", m, "argmax") < 0) goto done;
     got++;
     if (mom_obj != Py_None) {
         Py_ssize_t rows = PyObject_Length(mom_obj);
@@ -431,28 +448,39 @@ static PyObject *exp_moments(PyObject *self, PyObject *args) {
         got++;
         k = rows;
     }
-    const int64_t *target = (const int64_t *)views[1].buf;
+    const int64_t *target = (const int64_t *)views[0].buf;
     for (Py_ssize_t i = 0; i < m; i++)
         if (target[i] < 0 || target[i] >= n_classes) {
             PyErr_Format(PyExc_ValueError, "target[%zd] = %lld is not a class index below %zd",
                          i, (long long)target[i], n_classes);
             goto done;
         }
+    const Py_ssize_t group = group_rows(n_classes, (size_t)x.itemsize);
+    if ((copy = PyMem_RawMalloc((size_t)(group * n_classes * x.itemsize))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     double *out[8];
-    for (int i = 0; i < got; i++) out[i] = (double *)views[i].buf;
+    for (int i = 1; i < got; i++) out[i] = (double *)views[i].buf;
+    int64_t *argmax = (int64_t *)views[6].buf;
     double *mom = k ? out[7] : NULL;
     Py_BEGIN_ALLOW_THREADS;
-#define CALL(F)                                                                                \
-    F(x.buf, ld, n_classes, m, out[0], target, beta, out[2], out[3], out[4], out[5], out[6],   \
-      picked_ld, mom, mom_ld)
+#define CALL(F, T)                                                                             \
+    F((const T *)x.buf, ld, n_classes, m, target, beta, out[1], out[2], out[3], out[4],        \
+      picked_ld, out[5], argmax, mom, mom_ld, (T *)copy, group)
     if (f32)
-        k == 0 ? CALL(exp_moments_f32_0) : k == 2 ? CALL(exp_moments_f32_2) : CALL(exp_moments_f32_4);
+        k == 0   ? CALL(exp_moments_f32_0, float)
+        : k == 2 ? CALL(exp_moments_f32_2, float)
+                 : CALL(exp_moments_f32_4, float);
     else
-        k == 0 ? CALL(exp_moments_f64_0) : k == 2 ? CALL(exp_moments_f64_2) : CALL(exp_moments_f64_4);
+        k == 0   ? CALL(exp_moments_f64_0, double)
+        : k == 2 ? CALL(exp_moments_f64_2, double)
+                 : CALL(exp_moments_f64_4, double);
 #undef CALL
     Py_END_ALLOW_THREADS;
     result = Py_NewRef(Py_None);
 done:
+    PyMem_RawFree(copy);
     for (int i = 0; i < got; i++) PyBuffer_Release(&views[i]);
     PyBuffer_Release(&x);
     return result;
@@ -570,7 +598,8 @@ static PyMethodDef methods[] = {
     {"ce_block", ce_block, METH_VARARGS,
      "ce_block(x, target, inv_t, top, picked, argmax, sums) -> bool: see _native.c."},
     {"exp_moments", exp_moments, METH_VARARGS,
-     "exp_moments(x, top, target, beta, d, e, s, sumsq, picked, moments) -> None: see _native.c."},
+     "exp_moments(x, target, beta, e, s, sumsq, picked, top, argmax, moments) -> None: see "
+     "_native.c."},
     {"candidates", candidates, METH_VARARGS,
      "candidates(e, s, edge, winv, w, mask, rest_conf, rest_weight) -> None: see _native.c."},
     {"exp_nonpositive", exp_nonpositive_py, METH_O,

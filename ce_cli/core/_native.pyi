@@ -5,14 +5,14 @@ def ce_block(
 ) -> bool: ...
 def exp_moments(
     x: Any,
-    top: Any,
     target: Any,
     beta: float,
-    d: Any,
     e: Any,
     s: Any,
     sumsq: Any,
     picked: Any,
+    top: Any,
+    argmax: Any,
     moments: Any,
 ) -> None: ...
 def exp_nonpositive(d: float) -> float: ...

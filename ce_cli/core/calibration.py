@@ -888,27 +888,28 @@ def exp_below_max(block: NDArray[Any], top: NDArray[Any], d: F64, e: F64, beta: 
 
 def exp_moments(
     block: NDArray[Any],
-    top: NDArray[Any],
     target: NDArray[np.intp],
     beta: float,
     bufs: tuple[F64, F64, F64],
-    sums: tuple[F64, F64, F64],
+    sums: tuple[F64, F64, F64, F64, I64],
     moments: F64 | None,
 ) -> None:
-    """For a class-major block ``x`` (C, m) with its rows' maxima ``top`` and classes
-    ``target``: ``d = x − x_max`` and ``e = exp(β·d)`` (into ``bufs = (d, e, spare)``, each
-    (C, m) C-contiguous); ``sums = (s, sumsq, picked)``: ``s = Σ_c e``, ``sumsq = Σ_c e²`` and
-    ``picked`` (3, m) the true class's ``x_y``, ``e_y``, ``d_y``; and the raw moments
-    ``Σ_c e·d^k / s`` into ``moments`` (``softmax_moments``) when given. In one fused pass by
-    the compiled kernel when it takes the block (``native.takes``), else in numpy."""
+    """For a class-major block ``x`` (C, m) with classes ``target``: ``e = exp(β·d)``,
+    ``d = x − x_max``, into ``bufs = (d, e, spare)``, each (C, m) C-contiguous; ``sums =
+    (s, sumsq, picked, top, argmax)``: ``s = Σ_c e``, ``sumsq = Σ_c e²``, ``picked`` (3, m) the
+    true class's ``x_y``, ``e_y``, ``d_y``, each row's maximum and its first argmax; and the raw
+    moments ``Σ_c e·d^k / s`` into ``moments`` (``softmax_moments``) when given. In one fused
+    pass by the compiled kernel when it takes the block (``native.takes``; it keeps no ``d``,
+    which only numpy's candidate comparison reads), else in numpy."""
     d, e, spare = bufs
-    s, sumsq, picked = sums
-    kernel = native.KERNEL
-    if kernel is not None and native.takes(block):
+    s, sumsq, picked, top, argmax = sums
+    kernel = native.KERNEL if native.takes(block) else None
+    if kernel is not None:
         target64 = target.astype(np.int64, copy=False)
-        top64 = top.astype(np.float64)
-        kernel.exp_moments(block, top64, target64, beta, d, e, s, sumsq, picked, moments)
+        kernel.exp_moments(block, target64, beta, e, s, sumsq, picked, top, argmax, moments)
         return
+    top[:] = block.max(axis=0)
+    np.argmax(block, axis=0, out=argmax)
     exp_below_max(block, top, d, e, beta)
     np.matmul(np.ones(d.shape[0]), e, out=s)
     np.einsum("cn,cn->n", e, e, out=sumsq)
@@ -974,14 +975,19 @@ def _softmax_nll_sums(
     rows = max(1, min(n, max(64, _NLL_BLOCK_ELEMENTS // max(n_classes, 1))))
     bufs = [np.empty(n_classes * rows) for _ in range(3)]
     moments = np.empty((4 if higher else 2, n))
-    d_y, s0, sumsq, picked = np.empty(n), np.empty(n), np.empty(rows), np.empty((3, rows))
+    d_y, s0 = np.empty(n), np.empty(n)
+    sumsq, picked, top, argmax = (
+        np.empty(rows),
+        np.empty((3, rows)),
+        np.empty(rows),
+        np.empty(rows, np.int64),
+    )
     for start in range(0, n, rows):
         sl = slice(start, min(start + rows, n))
         m = sl.stop - start
         d, e, spare = (b[: n_classes * m].reshape(n_classes, m) for b in bufs)
-        block = x[sl].T
-        out = (s0[sl], sumsq[:m], picked[:, :m])
-        exp_moments(block, block.max(axis=0), target[sl], beta, (d, e, spare), out, moments[:, sl])
+        out = (s0[sl], sumsq[:m], picked[:, :m], top[:m], argmax[:m])
+        exp_moments(x[sl].T, target[sl], beta, (d, e, spare), out, moments[:, sl])
         d_y[sl] = picked[2, :m]
     mean, *rest = cumulants(moments)
     terms = (np.log(s0) - beta * d_y, mean - d_y, *rest)

@@ -110,10 +110,9 @@ def softmax_calibration_rows(
     if derivatives:
         kernel.with_derivatives(4 if higher else 2)
     tgt = np.asarray(target, dtype=np.intp)
-    tops = logits.max(axis=1)
     for start in range(0, n, rows):
         sl = slice(start, min(start + rows, n))
-        kernel.block(logits[sl].T, tops[sl], tgt[sl], sl)
+        kernel.block(logits[sl].T, tgt[sl], sl)
     return kernel.finish(tgt)
 
 
@@ -138,12 +137,14 @@ class _Kernel:
         self.bufs = [np.empty(n_classes * rows) for _ in range(2)]  # e, d (and a spare)
         self.mask = np.zeros(n_classes * rows + 4, dtype=bool)  # + whole 4-byte words
         self.cols = np.arange(rows)
-        self.picked_rows = np.empty((3, rows))  # x_y, e_y, d_y of a block (derivatives)
+        self.picked_rows = np.empty((3, rows))  # x_y, e_y, d_y of a block (``exp_moments``)
+        self.pred = np.empty(rows, dtype=np.int64)  # its rows' first argmax
         self.ones = np.ones(n_classes)
         # per row: maximum, Σe, 1/Σe, Σe², e_y, x_y; the shift s₀ (0 unless a block is shifted)
         self.top, self.s, self.inv, self.sumsq, self.e_y, self.x_y = np.empty((6, n))
         self.shift = np.zeros(n)
-        self.ties: list[tuple[slice, NDArray[np.bool_]]] = []  # blocks with a tied maximum
+        # blocks whose correctness is known from an argmax (exp_moments', or a tied maximum)
+        self.by_argmax: list[tuple[slice, NDArray[np.bool_]]] = []
         self.picked = _Picked(n, n_classes, weight, edges)
         self.moments: F64 | None = None
         self.grad: F64 | None = None
@@ -158,14 +159,18 @@ class _Kernel:
     def _view(self, k: int, m: int) -> F64:
         return self.bufs[k][: self.n_classes * m].reshape(self.n_classes, m)
 
-    def block(self, block: NDArray[Any], top: NDArray[Any], y: NDArray[np.intp], sl: slice) -> None:
-        """One class-major block ``(C, m)`` of the logits, read in place; ``top``: its rows'
-        maxima."""
+    def block(self, block: NDArray[Any], y: NDArray[np.intp], sl: slice) -> None:
+        """One class-major block ``(C, m)`` of the logits, read in place."""
         m = block.shape[1]
-        self.top[sl] = top
         e, d = self._view(0, m), self._view(1, m)
         kernel = native.KERNEL if native.takes(block) else None
-        shifted = self._exp(block, top, e, d, y, sl, kernel is not None)
+        if self.grad is not None or kernel is not None:
+            self._exp_moments(block, e, d, y, sl)  # each row's maximum and its correctness
+            top, shifted = self.top[sl], True
+        else:
+            top = block.max(axis=0)
+            self.top[sl] = top
+            shifted = self._exp(block, top, e, d, y, sl)
         s = self.s[sl]
         np.divide(1.0, s, out=self.inv[sl])
         size = self.n_classes * m
@@ -178,10 +183,11 @@ class _Kernel:
             cls, row = np.divmod(idx, m)
         else:  # m = 2^k
             cls, row = idx >> (m.bit_length() - 1), idx & (m - 1)
-        is_top = block[cls, row] == top.take(row)  # every row has one: m of them mean no tie
-        if np.count_nonzero(is_top) != m:
-            pred = _first_argmax(is_top, cls, row, m, self.n_classes)
-            self.ties.append((sl, pred == y))
+        if self.grad is None and kernel is None:  # correct: x_y = x_max, unless the max is tied
+            is_top = block[cls, row] == top.take(row)  # every row has one: m of them, no tie
+            if np.count_nonzero(is_top) != m:
+                pred = _first_argmax(is_top, cls, row, m, self.n_classes)
+                self.by_argmax.append((sl, pred == y))
         self.picked.add(e, s, self.inv[sl], idx, cls, row, sl, rest=kernel is None)
 
     def _candidate_mask(
@@ -203,34 +209,33 @@ class _Kernel:
             z = block
         np.greater_equal(z, lim, out=self.mask[: self.n_classes * m].reshape(self.n_classes, m))
 
-    def _exp(
-        self,
-        block: NDArray[Any],
-        top: NDArray[Any],
-        e: F64,
-        d: F64,
-        y: NDArray[np.intp],
-        sl: slice,
-        compiled: bool,
-    ) -> bool:
-        """``e = exp((x − s₀)/T)``, the row sums ``s = Σ e`` and ``sumsq = Σ e²``, ``x_y`` and
-        ``e_y``; returns whether ``s₀`` is each row's maximum, and then ``d = x − x_max`` is kept
-        (unscaled; exact for float32 input). By ``calibration.exp_moments`` (shifted, one fused
-        pass when ``compiled``; also the moments and ``grad = −d_y``) with derivatives or where
-        the compiled kernel takes the block, else by ``losses.exp_into``."""
+    def _exp_moments(
+        self, block: NDArray[Any], e: F64, d: F64, y: NDArray[np.intp], sl: slice
+    ) -> None:
+        """``calibration.exp_moments`` (one fused pass when compiled): each row's maximum (the
+        shift), ``e = exp((x − x_max)/T)``, ``d = x − x_max`` (numpy's path only), the row
+        sums ``s = Σ e`` and ``sumsq = Σ e²``, ``x_y``, ``e_y``, the moments and
+        ``grad = −d_y`` (with derivatives), and the rows' correctness from their first
+        argmax."""
         m = block.shape[1]
-        if self.grad is not None or compiled:
-            self.shift[sl] = top
-            picked = self.picked_rows[:, :m]  # x_y, e_y, d_y
-            spare = d if self.moments is None else self._view(2, m)  # for the moments only
-            moments = None if self.moments is None else self.moments[:, sl]
-            sums = (self.s[sl], self.sumsq[sl], picked)
-            exp_moments(block, top, y, 1.0 / self.t, (d, e, spare), sums, moments)
-            self.x_y[sl], self.e_y[sl] = picked[0], picked[1]
-            if self.grad is not None:
-                np.negative(picked[2], out=self.grad[sl])
-            return True
-        r = self.cols[:m]
+        picked, pred = self.picked_rows[:, :m], self.pred[:m]  # x_y, e_y, d_y
+        spare = d if self.moments is None else self._view(2, m)  # for the moments only
+        moments = None if self.moments is None else self.moments[:, sl]
+        sums = (self.s[sl], self.sumsq[sl], picked, self.top[sl], pred)
+        exp_moments(block, y, 1.0 / self.t, (d, e, spare), sums, moments)
+        self.shift[sl] = self.top[sl]
+        self.x_y[sl], self.e_y[sl] = picked[0], picked[1]
+        self.by_argmax.append((sl, pred == y))
+        if self.grad is not None:
+            np.negative(picked[2], out=self.grad[sl])
+
+    def _exp(
+        self, block: NDArray[Any], top: NDArray[Any], e: F64, d: F64, y: NDArray[np.intp], sl: slice
+    ) -> bool:
+        """``e = exp((x − s₀)/T)`` (``losses.exp_into``), the row sums ``s = Σ e`` and
+        ``sumsq = Σ e²``, ``x_y`` and ``e_y``; returns whether ``s₀`` is each row's maximum,
+        and then ``d = x − x_max`` is kept (unscaled)."""
+        r = self.cols[: block.shape[1]]
         self.x_y[sl] = block[y, r]
         shift = losses.exp_into(e, block, top, True, self.t)
         np.matmul(self.ones, e, out=self.s[sl])
@@ -249,7 +254,7 @@ class _Kernel:
             np.empty(n), np.empty(n), np.empty(n), np.empty(n), ClassBinSums.zeros(0, 0)
         )
         np.equal(self.x_y, self.top, out=out.correct, casting="unsafe")  # a unique maximum
-        for sl, correct in self.ties:
+        for sl, correct in self.by_argmax:
             out.correct[sl] = correct
         lse = losses.log_sum_over_top(self.s, self.top, self.shift, t)  # = −log q_max
         np.exp(-lse, out=out.confidence)
