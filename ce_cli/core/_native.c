@@ -237,6 +237,41 @@ static int vector_arg(PyObject *obj, Py_buffer *view, int writable, const char *
     return 0;
 }
 
+/* x: a float32 or float64 block (C, m) with each class's values contiguous or, when
+ * `row_major` allows it, each row's. Sets *f32, *by_class and *ld (the other axis's stride in
+ * elements); 0, or −1 with an exception set and the view released. */
+static int block_arg(PyObject *obj, Py_buffer *x, int row_major, int *f32, int *by_class,
+                     Py_ssize_t *ld) {
+    if (PyObject_GetBuffer(obj, x, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return -1;
+    *f32 = is_format(x, "f", 4);
+    *by_class = x->ndim == 2 && x->strides[1] == x->itemsize;
+    const int by_row = row_major && x->ndim == 2 && x->strides[0] == x->itemsize;
+    const Py_ssize_t stride = x->ndim == 2 ? x->strides[*by_class ? 0 : 1] : -1;
+    if (x->ndim != 2 || !(*f32 || is_format(x, "d", 8)) || !(*by_class || by_row) ||
+        stride < 0 || stride % x->itemsize != 0 || x->shape[0] < 1 || x->shape[0] > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError,
+                        row_major ? "x must be a float32 or float64 (C, m) block with each "
+                                    "class's or each row's values contiguous"
+                                  : "x must be a float32 or float64 (C, m) block with each "
+                                    "class's values contiguous");
+        PyBuffer_Release(x);
+        return -1;
+    }
+    *ld = stride / x->itemsize;
+    return 0;
+}
+
+/* 0 when every target is a class index below n_classes, else −1 with a ValueError. */
+static int targets_arg(const int64_t *target, Py_ssize_t m, Py_ssize_t n_classes) {
+    for (Py_ssize_t i = 0; i < m; i++)
+        if (target[i] < 0 || target[i] >= n_classes) {
+            PyErr_Format(PyExc_ValueError, "target[%zd] = %lld is not a class index below %zd",
+                         i, (long long)target[i], n_classes);
+            return -1;
+        }
+    return 0;
+}
+
 static PyObject *ce_block(PyObject *self, PyObject *args) {
     PyObject *x_obj, *target_obj, *top_obj, *picked_obj, *argmax_obj, *sums_obj;
     double inv_t;
@@ -244,20 +279,10 @@ static PyObject *ce_block(PyObject *self, PyObject *args) {
                           &picked_obj, &argmax_obj, &sums_obj))
         return NULL;
     Py_buffer x, target, top, picked, argmax, sums;
-    if (PyObject_GetBuffer(x_obj, &x, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return NULL;
-    const int f32 = is_format(&x, "f", 4);
-    /* class-major: each class's m values contiguous; else row-major: each row's C values */
-    const int by_class = x.ndim == 2 && x.strides[1] == x.itemsize;
-    const Py_ssize_t stride = x.ndim == 2 ? x.strides[by_class ? 0 : 1] : -1;
-    if (x.ndim != 2 || !(f32 || is_format(&x, "d", 8)) ||
-        (!by_class && x.strides[0] != x.itemsize) || stride < 0 || stride % x.itemsize != 0 ||
-        x.shape[0] < 1 || x.shape[0] > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError, "x must be a float32 or float64 (C, m) block with "
-                                          "each class's or each row's values contiguous");
-        PyBuffer_Release(&x);
-        return NULL;
-    }
-    const Py_ssize_t n_classes = x.shape[0], m = x.shape[1], ld = stride / x.itemsize;
+    int f32, by_class;
+    Py_ssize_t ld;
+    if (block_arg(x_obj, &x, 1, &f32, &by_class, &ld) < 0) return NULL;
+    const Py_ssize_t n_classes = x.shape[0], m = x.shape[1];
     Py_buffer *views[] = {&target, &top, &picked, &argmax, &sums};
     PyObject *objs[] = {target_obj, top_obj, picked_obj, argmax_obj, sums_obj};
     const char *names[] = {"target", "top", "picked", "argmax", "sums"};
@@ -266,52 +291,30 @@ static PyObject *ce_block(PyObject *self, PyObject *args) {
     for (; got < 5; got++)
         if (vector_arg(objs[got], views[got], got > 0, kinds[got], m, names[got]) < 0) break;
     PyObject *result = NULL;
-    if (got == 5) {
-        const int64_t *t = (const int64_t *)target.buf;
-        Py_ssize_t bad = -1;
-        for (Py_ssize_t i = 0; i < m && bad < 0; i++)
-            if (t[i] < 0 || t[i] >= n_classes) bad = i;
-        if (bad >= 0) {
-            PyErr_Format(PyExc_ValueError, "target[%zd] = %lld is not a class index below %zd",
-                         bad, (long long)t[bad], n_classes);
-        } else if (!by_class) {
-            int finite;
-            Py_BEGIN_ALLOW_THREADS;
-            if (f32)
-                finite = ce_rows_f32((const float *)x.buf, ld, n_classes, m, t, inv_t,
-                                     (double *)top.buf, (double *)picked.buf,
-                                     (int64_t *)argmax.buf, (double *)sums.buf);
-            else
-                finite = ce_rows_f64((const double *)x.buf, ld, n_classes, m, t, inv_t,
-                                     (double *)top.buf, (double *)picked.buf,
-                                     (int64_t *)argmax.buf, (double *)sums.buf);
-            Py_END_ALLOW_THREADS;
-            result = PyBool_FromLong(finite);
-        } else {
-            const Py_ssize_t group = group_rows(n_classes, (size_t)x.itemsize);
-            void *copy = PyMem_RawMalloc((size_t)(group * n_classes * x.itemsize));
-            if (copy == NULL) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            int finite;
-            Py_BEGIN_ALLOW_THREADS;
-            if (f32)
-                finite = ce_block_f32((const float *)x.buf, ld, n_classes, m, t, inv_t,
-                                      (double *)top.buf, (double *)picked.buf,
-                                      (int64_t *)argmax.buf, (double *)sums.buf,
-                                      (float *)copy, group);
-            else
-                finite = ce_block_f64((const double *)x.buf, ld, n_classes, m, t, inv_t,
-                                      (double *)top.buf, (double *)picked.buf,
-                                      (int64_t *)argmax.buf, (double *)sums.buf,
-                                      (double *)copy, group);
-            Py_END_ALLOW_THREADS;
-            PyMem_RawFree(copy);
-            result = PyBool_FromLong(finite);
-        }
+    void *copy = NULL; /* the class-major kernel's group copy */
+    const int64_t *t = got == 5 ? (const int64_t *)target.buf : NULL;
+    if (got < 5 || targets_arg(t, m, n_classes) < 0) goto done;
+    const Py_ssize_t group = group_rows(n_classes, (size_t)x.itemsize);
+    if (by_class && (copy = PyMem_RawMalloc((size_t)(group * n_classes * x.itemsize))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
     }
+    double *tp = (double *)top.buf, *pk = (double *)picked.buf, *sm = (double *)sums.buf;
+    int64_t *am = (int64_t *)argmax.buf;
+    int finite;
+    Py_BEGIN_ALLOW_THREADS;
+    if (by_class && f32)
+        finite = ce_block_f32(x.buf, ld, n_classes, m, t, inv_t, tp, pk, am, sm, copy, group);
+    else if (by_class)
+        finite = ce_block_f64(x.buf, ld, n_classes, m, t, inv_t, tp, pk, am, sm, copy, group);
+    else if (f32)
+        finite = ce_rows_f32(x.buf, ld, n_classes, m, t, inv_t, tp, pk, am, sm);
+    else
+        finite = ce_rows_f64(x.buf, ld, n_classes, m, t, inv_t, tp, pk, am, sm);
+    Py_END_ALLOW_THREADS;
+    result = PyBool_FromLong(finite);
 done:
+    PyMem_RawFree(copy);
     for (int i = 0; i < got; i++) PyBuffer_Release(views[i]);
     PyBuffer_Release(&x);
     return result;
@@ -412,16 +415,10 @@ static PyObject *exp_moments(PyObject *self, PyObject *args) {
     int got = 0;
     PyObject *result = NULL;
     void *copy = NULL;
-    if (PyObject_GetBuffer(x_obj, &x, PyBUF_STRIDES | PyBUF_FORMAT) < 0) return NULL;
-    const int f32 = is_format(&x, "f", 4);
-    if (x.ndim != 2 || !(f32 || is_format(&x, "d", 8)) || x.strides[1] != x.itemsize ||
-        x.strides[0] < 0 || x.strides[0] % x.itemsize != 0 || x.shape[0] < 1 ||
-        x.shape[0] > INT32_MAX) {
-        PyErr_SetString(PyExc_ValueError,
-                        "x must be a float32 or float64 (C, m) block with contiguous rows");
-        goto done;
-    }
-    const Py_ssize_t n_classes = x.shape[0], m = x.shape[1], ld = x.strides[0] / x.itemsize;
+    int f32, by_class;
+    Py_ssize_t ld;
+    if (block_arg(x_obj, &x, 0, &f32, &by_class, &ld) < 0) return NULL;
+    const Py_ssize_t n_classes = x.shape[0], m = x.shape[1];
     Py_ssize_t k = 0, picked_ld, mom_ld = 0;
     if (vector_arg(target_obj, &views[got], 0, "lq", m, "target") < 0) goto done;
     got++;
@@ -449,12 +446,7 @@ static PyObject *exp_moments(PyObject *self, PyObject *args) {
         k = rows;
     }
     const int64_t *target = (const int64_t *)views[0].buf;
-    for (Py_ssize_t i = 0; i < m; i++)
-        if (target[i] < 0 || target[i] >= n_classes) {
-            PyErr_Format(PyExc_ValueError, "target[%zd] = %lld is not a class index below %zd",
-                         i, (long long)target[i], n_classes);
-            goto done;
-        }
+    if (targets_arg(target, m, n_classes) < 0) goto done;
     const Py_ssize_t group = group_rows(n_classes, (size_t)x.itemsize);
     if ((copy = PyMem_RawMalloc((size_t)(group * n_classes * x.itemsize))) == NULL) {
         PyErr_NoMemory();
