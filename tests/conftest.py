@@ -71,11 +71,19 @@ def ce_kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     ``CE_NATIVE=0`` skips it on purpose."""
     if request.param == "numpy":
         monkeypatch.setattr(native, "KERNEL", None)
-    elif native.KERNEL is None:
+    else:
+        compiled_kernel()
+    return str(request.param)
+
+
+def compiled_kernel() -> Any:
+    """``native.KERNEL``; the test is skipped under ``CE_NATIVE=0`` and fails when the kernel
+    was not built."""
+    if native.KERNEL is None:
         if os.environ.get("CE_NATIVE") == "0":
             pytest.skip("CE_NATIVE=0 turns the compiled kernel off")
         pytest.fail(f"the compiled kernel is missing: {native.describe()}")
-    return str(request.param)
+    return native.KERNEL
 
 
 @pytest.fixture(autouse=True)

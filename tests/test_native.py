@@ -17,7 +17,7 @@ import pytest
 
 from ce_cli.core import calibration, losses, native
 from ce_cli.core.softmax_calibration import softmax_calibration_rows
-from tests.conftest import run, sample
+from tests.conftest import compiled_kernel, run, sample
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("CE_NATIVE") == "0", reason="CE_NATIVE=0 turns the compiled kernel off"
@@ -26,9 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def kernel() -> Any:
-    if native.KERNEL is None:
-        pytest.fail(f"the compiled kernel is missing: {native.describe()}")
-    return native.KERNEL
+    return compiled_kernel()
 
 
 def test_exp_within_two_ulp_of_libm(kernel: Any) -> None:

@@ -2,12 +2,16 @@
 
 ``softmax_calibration_rows`` reads each block of logits ``x`` (n, C) in place as the class-major
 view ``(C, m)`` (long contiguous runs for the column-major batches the readers give; reductions
-over classes run along them; ``m`` a power of two). Per block, one pass each for the row maximum
+over classes run along them; ``m`` a power of two). Where the compiled kernel takes the block
+(``native.takes``), two fused passes do the per-block work: ``calibration.exp_moments`` (each
+row's maximum and first argmax, ``e = exp((x − x_max)/T)``, ``Σ_c e_c``, ``Σ_c e_c²``, ``x_y``,
+``e_y`` and, with derivatives, the moments) and ``_native.candidates`` (the candidate entries,
+``e ≥ s·edge``, and the rest of bin 0). Otherwise numpy takes one pass each for the row maximum
 (on the input), ``e = exp((x − s₀)/T)`` in float64 (``losses.exp_into``: ``s₀ = 0`` unless a
-logit is huge, else each row's maximum, and then ``d = (x − x_max)/T`` is kept; with derivatives
-always, ``d = x − x_max`` unscaled and ``e = exp(d·(1/T))``), ``s = Σ_c e_c`` (``1 @ e``),
-``Σ_c e_c²``, one comparison that marks the few candidate entries, and ``e @ (w/s)``; the rest
-is per row (once per call, ``_Kernel.finish``) or per candidate:
+logit is huge, else each row's maximum; with derivatives ``exp_moments``' numpy path, always
+shifted), ``s = Σ_c e_c`` (``1 @ e``), ``Σ_c e_c²``, one comparison that marks the few candidate
+entries on the input or on the unscaled ``d = x − x_max``, and ``e @ (w/s)``. The rest is per row
+(once per call, ``_Kernel.finish``) or per candidate:
 
 - the confidence ``exp(−lse)`` and the NLL ``lse + (x_max − x_y)/T``, with
   ``lse = log Σ_c exp((x − x_max)/T)`` from ``s / e_max`` (``losses.log_sum_over_top``);
@@ -17,13 +21,15 @@ is per row (once per call, ``_Kernel.finish``) or per candidate:
   for the unscaled ``d`` of derivatives). They hold every entry with ``q > 1/M`` (the 1e-9
   covers the rounding of ``exp``, ``log`` and the division; a float32 ``x > L`` is at least
   ``L`` rounded to float32) and each row's maxima;
-- correctness: ``x_y = x_max``, unless some row has two maxima among its candidates (then the
-  first, as ``np.argmax``: ``_first_argmax``);
+- correctness: the first argmax where ``exp_moments`` gives it; else ``x_y = x_max``, unless
+  some row has two maxima among its candidates (then the first, as ``np.argmax``:
+  ``_first_argmax``);
 - classwise (one-vs-rest) bin sums: each candidate's ``q = e / s`` is binned (``BinTable``, the
   same bins as ``calibration.uniform_bin_index``) and counted by ``np.bincount`` over
   ``class·M + bin``; bin 0 of each class also holds the rest: its count ``rows − candidates``,
-  its ``Σ w·q`` the product ``e @ (w / s)`` with the candidates zeroed, its weight the same
-  product on ones. The true class's cell gets ``Σ w·y``.
+  its ``Σ w·q`` and weight summed by ``_native.candidates``, or in numpy the product
+  ``e @ (w / s)`` with the candidates zeroed and the same product on ones. The true class's
+  cell gets ``Σ w·y``.
 
 The numbers are those of ``calibration.confidence_and_correct`` + ``brier_terms`` +
 ``nll_terms(log_softmax)`` + ``ClasswiseCalibrationAccumulator.update(softmax)``, up to the last
@@ -150,10 +156,11 @@ class _Kernel:
         self.grad: F64 | None = None
 
     def with_derivatives(self, count: int) -> None:
-        """Keep ``d`` and the ``count`` raw moments of each row (``_derivatives``)."""
+        """Keep the ``count`` raw moments of each row (``_derivatives``), and a spare buffer
+        for numpy's moments."""
         n = self.top.shape[0]
         self.moments = np.empty((count, n))
-        self.grad = np.empty(n)  # -d_y / T, then the derivatives
+        self.grad = np.empty(n)  # -d_y, then the derivatives
         self.bufs.append(np.empty_like(self.bufs[0]))
 
     def _view(self, k: int, m: int) -> F64:
@@ -352,10 +359,11 @@ class _Picked:
     """The classwise bins of one call, gathered block by block and binned once at the end.
 
     Per block, from candidates ``idx`` (flat indices into the class-major block ``e``, a
-    superset of the entries with ``q = e / s > 1/M``): those entries' ``q``, which are then
-    zeroed in ``e`` so that the rest of bin 0 is one product ``e @ (w / s)`` (and, weighted,
-    its weight ``[not picked] @ w``). Candidates at or below the first edge fall in bin 0 as
-    binned entries: the sums are the same."""
+    superset of the entries with ``q = e / s > 1/M``): those entries' ``q``. The rest of bin 0
+    comes from ``candidates`` (compiled, one pass), or the candidates are zeroed in ``e`` so
+    that it is one product ``e @ (w / s)`` (and, weighted, its weight ``[not picked] @ w``).
+    Candidates at or below the first edge fall in bin 0 as binned entries: the sums are the
+    same."""
 
     def __init__(self, n: int, n_classes: int, weight: F64 | None, edges: F64) -> None:
         self.n, self.n_classes, self.w = n, n_classes, weight
